@@ -1,0 +1,1 @@
+"""LLM adapters: scripted (offline, deterministic), OpenAI-compatible, Anthropic."""

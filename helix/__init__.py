@@ -1,0 +1,1 @@
+"""helix-agents: an actor-per-session runtime for AI agents."""

@@ -1,0 +1,206 @@
+"""One session's SQLite file: opening, ownership, transactions, and the parts it is made of.
+
+A :class:`SessionStore` is the only writer of its file. Opening takes an exclusive ``flock`` on the file
+(released on close or process death, so a ``kill -9`` never leaves a stale lock); a second opener, in this
+process or another, gets :class:`SessionLockedError`. The file is in WAL mode with ``synchronous=NORMAL``:
+a commit survives a process crash, which is the durability promise the runtime makes.
+
+All methods are synchronous and fast (WAL appends, no fsync per commit); the actor that owns the store
+calls them from its own task. Writes made inside one ``with store.transaction():`` commit together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from .checkpoints import CheckpointLog
+from .chunks import ChunkLog
+from .errors import SchemaTooNewError, SessionLockedError, StoreFileError
+from .messages import MessageTree
+from .runs import RunTable
+from .schema import MIGRATIONS, SCHEMA_VERSION
+from .usage import UsageLedger
+
+_ALARM_KEY = "alarm_at"
+_NAME_KEY = "name"
+
+
+class SessionStore:
+    """The per-session file. Parts: ``messages``, ``checkpoints`` (with states), ``chunks``, ``runs``,
+    ``usage``; plus a small key/value ``meta`` table (session name, alarm, the current head)."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int) -> None:
+        self.path = path
+        self._db = connection
+        self._lock_fd = lock_fd
+        self._depth = 0
+        self.messages = MessageTree(connection)
+        self.checkpoints = CheckpointLog(connection)
+        self.chunks = ChunkLog(connection)
+        self.runs = RunTable(connection)
+        self.usage = UsageLedger(connection)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str) -> SessionStore:
+        """Open (creating if needed) the file at ``path`` and take its ownership lock.
+
+        Raises :class:`SessionLockedError` if another writer holds it, :class:`StoreFileError` if it is not
+        a SQLite database, :class:`SchemaTooNewError` if a newer schema wrote it.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SessionLockedError(path) from None
+        try:
+            connection = _connect(path)
+        except BaseException:
+            os.close(fd)  # closing the descriptor releases the lock
+            raise
+        store = cls(path, connection, fd)
+        store.chunks.load_next_seq()
+        return store
+
+    def close(self) -> None:
+        """Checkpoint nothing, flush nothing (every commit is already in the WAL), release the lock."""
+        if self._lock_fd < 0:
+            return
+        try:
+            self._db.close()
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    @property
+    def closed(self) -> bool:
+        return self._lock_fd < 0
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one commit. Nested use joins the outer transaction. On an exception the
+        whole transaction rolls back and the chunk sequence is restored to what the file holds."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            self.chunks.load_next_seq()
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    # -- meta ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def name(self) -> str | None:
+        """The session (actor) name this file belongs to, recorded on first activation."""
+        return self.get_meta(_NAME_KEY)
+
+    def set_name(self, name: str) -> None:
+        self.set_meta(_NAME_KEY, name)
+
+    def get_alarm(self) -> float | None:
+        """The pending alarm time (Unix epoch seconds), if any."""
+        value = self.get_meta(_ALARM_KEY)
+        return None if value is None else float(value)
+
+    def set_alarm(self, at: float | None) -> None:
+        """Set (or clear, with ``None``) the one alarm of this session."""
+        self.set_meta(_ALARM_KEY, None if at is None else repr(float(at)))
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``'s answer: ``"ok"`` for a sound file."""
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transaction boundaries are exactly ours.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNewError(path, version, SCHEMA_VERSION)
+        if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+            raise StoreFileError(path, "could not switch the file to WAL mode")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=OFF")
+        if version < SCHEMA_VERSION:
+            _migrate(db, version)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StoreFileError(path, str(exc)) from exc
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for script in MIGRATIONS[version:]:
+            for statement in _statements(script):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit our transaction; split on statement ends instead. The schema holds no
+    # semicolons inside literals or triggers, so sqlite3.complete_statement is enough to find the ends.
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
