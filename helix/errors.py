@@ -91,7 +91,9 @@ class LLMProviderError(HelixError):
 
     code, status = "llm_error", 502
 
-    def __init__(self, message: str, *, provider: str, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, provider: str, status: int | None = None, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.provider = provider
         self.provider_status = status

@@ -113,7 +113,9 @@ class CheckpointLog:
         return checkpoint
 
     def get(self, checkpoint_id: str) -> Checkpoint | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM checkpoints WHERE id = ?", (checkpoint_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM checkpoints WHERE id = ?", (checkpoint_id,)
+        ).fetchone()
         return None if row is None else _row(row)
 
     def list(self, run_id: str | None = None) -> list[Checkpoint]:
@@ -121,7 +123,9 @@ class CheckpointLog:
         if run_id is None:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM checkpoints ORDER BY n")
         else:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,))
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,)
+            )
         return [_row(row) for row in rows]
 
     def latest(self, run_id: str | None = None) -> Checkpoint | None:
@@ -134,4 +138,5 @@ class CheckpointLog:
         return None if row is None else _row(row)
 
     def count(self, run_id: str) -> int:
-        return int(self._db.execute("SELECT count(*) FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()[0])
+        row = self._db.execute("SELECT count(*) FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+        return int(row[0])

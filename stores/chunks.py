@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import codec
+from .atomic import atomically
+
+# The store sets these; a payload that also set one would make the chunk lie about its own seq or run.
+RESERVED_FIELDS = frozenset({"seq", "runId", "type", "ts"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,16 +57,29 @@ class ChunkLog:
         return self._next_seq - 1
 
     def append(self, drafts: Iterable[ChunkDraft]) -> list[StoredChunk]:
-        """Number and store ``drafts`` in order. Call inside a transaction to make the batch one commit."""
+        """Number and store ``drafts`` in order, all in one commit: the caller's transaction if one is
+        open, else one of their own. Stores none of them and raises ``ValueError`` if a payload sets one of
+        the fields the store owns (``seq``, ``runId``, ``type``, ``ts``) or holds NaN/Infinity, ``TypeError``
+        if it holds a value JSON cannot encode."""
         stored: list[StoredChunk] = []
         rows = []
         seq = self._next_seq
         for draft in drafts:
-            body = codec.dumps({"seq": seq, "runId": draft.run_id, "type": draft.type, "ts": draft.ts, **draft.payload})
+            clash = RESERVED_FIELDS.intersection(draft.payload)
+            if clash:
+                raise ValueError(f"chunk payload may not set {sorted(clash)}; the store sets them")
+            body = codec.dumps(
+                {"seq": seq, "runId": draft.run_id, "type": draft.type, "ts": draft.ts, **draft.payload}
+            )
             rows.append((seq, draft.run_id, draft.type, draft.ts, body))
             stored.append(StoredChunk(seq=seq, run_id=draft.run_id, type=draft.type, json=body))
             seq += 1
-        self._db.executemany("INSERT INTO chunks(seq, run_id, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows)
+        if not rows:
+            return stored
+        with atomically(self._db):
+            self._db.executemany(
+                "INSERT INTO chunks(seq, run_id, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows
+            )
         self._next_seq = seq
         return stored
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ class RunRecord:
     updated_at: float
     mode: str
     from_checkpoint_id: str | None = None
+    start_head_id: int | None = None
+    start_state_id: int | None = None
     output: Any = None
     error: dict[str, Any] | None = None
     reason: str | None = None
@@ -28,7 +31,8 @@ class RunRecord:
 
 
 _COLUMNS = (
-    "id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id, output, error, reason,"
+    "id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id, start_head_id, start_state_id,"
+    " output, error, reason,"
     " resumable, resume_blocked_reason, metadata"
 )
 _UPDATABLE = {"status", "output", "error", "reason", "resumable", "resume_blocked_reason"}
@@ -44,12 +48,14 @@ def _row(row: tuple[Any, ...]) -> RunRecord:
         updated_at=row[4],
         mode=row[5],
         from_checkpoint_id=row[6],
-        output=None if row[7] is None else codec.loads(row[7]),
-        error=None if row[8] is None else codec.loads(row[8]),
-        reason=row[9],
-        resumable=bool(row[10]),
-        resume_blocked_reason=row[11],
-        metadata=None if row[12] is None else codec.loads(row[12]),
+        start_head_id=row[7],
+        start_state_id=row[8],
+        output=None if row[9] is None else codec.loads(row[9]),
+        error=None if row[10] is None else codec.loads(row[10]),
+        reason=row[11],
+        resumable=bool(row[12]),
+        resume_blocked_reason=row[13],
+        metadata=None if row[14] is None else codec.loads(row[14]),
     )
 
 
@@ -65,18 +71,23 @@ class RunTable:
         status: str,
         mode: str,
         from_checkpoint_id: str | None = None,
+        start_head_id: int | None = None,
+        start_state_id: int | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> RunRecord:
+        """Record a new run. ``start_head_id``/``start_state_id`` are the conversation head and state it
+        started from (what ``retry from_start`` restores)."""
         now = time.time()
         self._db.execute(
-            "INSERT INTO runs(id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id, metadata)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, agent_type, status, now, now, mode, from_checkpoint_id,
+            "INSERT INTO runs(id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id,"
+            " start_head_id, start_state_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, agent_type, status, now, now, mode, from_checkpoint_id, start_head_id, start_state_id,
              None if metadata is None else codec.dumps(metadata)),
         )
         return RunRecord(
             id=run_id, agent_type=agent_type, status=status, created_at=now, updated_at=now, mode=mode,
-            from_checkpoint_id=from_checkpoint_id, metadata=metadata,
+            from_checkpoint_id=from_checkpoint_id, start_head_id=start_head_id, start_state_id=start_state_id,
+            metadata=metadata,
         )
 
     def update(self, run_id: str, **fields: Any) -> None:
@@ -85,9 +96,9 @@ class RunTable:
         if unknown:
             raise TypeError(f"cannot update run fields {sorted(unknown)}")
         values = [codec.dumps(v) if k in _JSON_FIELDS and v is not None else v for k, v in fields.items()]
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        assignments = "".join(f"{name} = ?, " for name in fields)
         self._db.execute(
-            f"UPDATE runs SET {assignments}, updated_at = ? WHERE id = ?", (*values, time.time(), run_id)
+            f"UPDATE runs SET {assignments}updated_at = ? WHERE id = ?", (*values, time.time(), run_id)
         )
 
     def get(self, run_id: str) -> RunRecord | None:
@@ -101,7 +112,8 @@ class RunTable:
     def list(self) -> list[RunRecord]:
         return [_row(row) for row in self._db.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY n")]
 
-    def with_status(self, status: str) -> list[RunRecord]:
+    # ``builtins.list``: inside this class body, ``list`` is the method above.
+    def with_status(self, status: str) -> builtins.list[RunRecord]:
         return [
             _row(row)
             for row in self._db.execute(f"SELECT {_COLUMNS} FROM runs WHERE status = ? ORDER BY n", (status,))

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[str, ...] = (
                sum(cached_tokens), sum(reasoning_tokens), sum(duration_ms)
         FROM usage_entries GROUP BY kind, coalesce(model, '');
     """,
+    # 2 -> 3: where a run started (conversation head and state), which ``retry from_start`` restores.
+    """
+    ALTER TABLE runs ADD COLUMN start_head_id INTEGER;
+    ALTER TABLE runs ADD COLUMN start_state_id INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

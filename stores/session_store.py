@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,26 @@ _ALARM_KEY = "alarm_at"
 _NAME_KEY = "name"
 
 
+# The files this process holds open, by (device, inode). Ownership is per process in the kernel (flock
+# between processes, and POSIX locks are per process), so this set is process-wide by nature; it starts
+# empty and only open/close change it.
+_HELD: set[tuple[int, int]] = set()
+_HELD_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _fd_key(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
 class SessionStore:
     """The per-session file. Parts: ``messages``, ``checkpoints`` (with states), ``chunks``, ``runs``,
     ``usage``; plus a small key/value ``meta`` table (session name, alarm, the current head)."""
@@ -39,6 +60,7 @@ class SessionStore:
         self._db = connection
         self._lock_fd = lock_fd
         self._depth = 0
+        self._key: tuple[int, int] = (-1, -1)
         self.messages = MessageTree(connection)
         self.checkpoints = CheckpointLog(connection)
         self.chunks = ChunkLog(connection)
@@ -52,34 +74,54 @@ class SessionStore:
         """Open (creating if needed) the file at ``path`` and take its ownership lock.
 
         Raises :class:`SessionLockedError` if another writer holds it, :class:`StoreFileError` if it is not
-        a SQLite database, :class:`SchemaTooNewError` if a newer schema wrote it.
+        a SQLite database or cannot be opened at all, :class:`SchemaTooNewError` if a newer schema wrote it.
+        A failed open leaves the file as it was and holds no lock.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise SessionLockedError(path) from None
-        try:
-            connection = _connect(path)
-        except BaseException:
-            os.close(fd)  # closing the descriptor releases the lock
-            raise
-        store = cls(path, connection, fd)
-        store.chunks.load_next_seq()
+        with _HELD_LOCK:
+            # Checked before opening a descriptor: closing any descriptor of a file drops every POSIX lock
+            # this process holds on it, so a refused second opener would silently strip the first one's
+            # SQLite locks (and let another process switch the file out of WAL under it).
+            if _file_key(path) in _HELD:
+                raise SessionLockedError(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise StoreFileError(path, exc.strerror or str(exc)) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SessionLockedError(path) from None
+            try:
+                key = _fd_key(fd)
+                connection = _connect(path)
+                try:
+                    store = cls(path, connection, fd)
+                    store.chunks.load_next_seq()
+                except BaseException:
+                    connection.close()
+                    raise
+            except BaseException:
+                os.close(fd)  # closing the descriptor releases the lock
+                raise
+            store._key = key
+            _HELD.add(key)
         return store
 
     def close(self) -> None:
-        """Checkpoint nothing, flush nothing (every commit is already in the WAL), release the lock."""
+        """Close the file and release the lock. Every commit is already durable in the WAL; SQLite folds
+        the WAL into the main file as the last connection closes. Closing twice is harmless."""
         if self._lock_fd < 0:
             return
         try:
             self._db.close()
         finally:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+            with _HELD_LOCK:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+                _HELD.discard(self._key)
 
     @property
     def closed(self) -> bool:
@@ -108,13 +150,18 @@ class SessionStore:
         self._depth = 1
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._depth = 0
-            self._db.execute("ROLLBACK")
-            self.chunks.load_next_seq()
+            try:
+                # After some errors (a full disk, an I/O error) SQLite has rolled back already, and a
+                # second ROLLBACK would raise and hide the original error.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            finally:
+                self.chunks.load_next_seq()
             raise
-        self._depth = 0
-        self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
 
     @property
     def in_transaction(self) -> bool:
@@ -131,7 +178,8 @@ class SessionStore:
             self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
         else:
             self._db.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
 
@@ -159,7 +207,10 @@ class SessionStore:
 
 def _connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transaction boundaries are exactly ours.
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreFileError(path, str(exc)) from exc
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
@@ -187,7 +238,8 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
                 db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .atomic import atomically
+
 COUNTERS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "duration_ms")
 
 
@@ -56,24 +58,26 @@ class UsageLedger:
         self._db = db
 
     def add(self, entry: UsageEntry) -> None:
-        """Record ``entry`` and fold it into the rollup; call inside a transaction to keep them together."""
+        """Record ``entry`` and fold it into the rollup, in one commit (the caller's transaction if open)."""
         counts = tuple(getattr(entry, name) for name in COUNTERS)
-        self._db.execute(
-            "INSERT INTO usage_entries(run_id, kind, model, name, input_tokens, output_tokens, cached_tokens,"
-            " reasoning_tokens, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry.run_id, entry.kind, entry.model, entry.name, *counts, entry.created_at),
-        )
-        self._db.execute(
-            "INSERT INTO usage_rollup(kind, model, calls, input_tokens, output_tokens, cached_tokens,"
-            " reasoning_tokens, duration_ms) VALUES (?, ?, 1, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(kind, model) DO UPDATE SET calls = calls + 1,"
-            " input_tokens = input_tokens + excluded.input_tokens,"
-            " output_tokens = output_tokens + excluded.output_tokens,"
-            " cached_tokens = cached_tokens + excluded.cached_tokens,"
-            " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
-            " duration_ms = duration_ms + excluded.duration_ms",
-            (entry.kind, entry.model or "", *counts),
-        )
+        with atomically(self._db):
+            self._db.execute(
+                "INSERT INTO usage_entries(run_id, kind, model, name, input_tokens, output_tokens,"
+                " cached_tokens, reasoning_tokens, duration_ms, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry.run_id, entry.kind, entry.model, entry.name, *counts, entry.created_at),
+            )
+            self._db.execute(
+                "INSERT INTO usage_rollup(kind, model, calls, input_tokens, output_tokens, cached_tokens,"
+                " reasoning_tokens, duration_ms) VALUES (?, ?, 1, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(kind, model) DO UPDATE SET calls = calls + 1,"
+                " input_tokens = input_tokens + excluded.input_tokens,"
+                " output_tokens = output_tokens + excluded.output_tokens,"
+                " cached_tokens = cached_tokens + excluded.cached_tokens,"
+                " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
+                " duration_ms = duration_ms + excluded.duration_ms",
+                (entry.kind, entry.model or "", *counts),
+            )
 
     def entries(self, run_id: str | None = None) -> list[UsageEntry]:
         query = (
@@ -97,8 +101,8 @@ class UsageLedger:
         by_kind: dict[str, UsageTotals] = {}
         by_model: dict[str, UsageTotals] = {}
         for row in self._db.execute(
-            "SELECT kind, model, calls, input_tokens, output_tokens, cached_tokens, reasoning_tokens, duration_ms"
-            " FROM usage_rollup"
+            "SELECT kind, model, calls, input_tokens, output_tokens, cached_tokens, reasoning_tokens,"
+            " duration_ms FROM usage_rollup"
         ):
             totals = UsageTotals(calls=row[2], **dict(zip(COUNTERS, row[3:], strict=True)))
             total = total.plus(totals)

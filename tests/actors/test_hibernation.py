@@ -1,0 +1,156 @@
+"""Idle actors leave memory (idle timeout, live-actor cap); busy or attached ones stay."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from actors import ActorDirectory
+from stores import SessionStore, file_for_name
+
+from .support import Journal, ScriptedActor, scripted_directory
+
+
+async def test_idle_actor_is_evicted_after_idle_timeout_and_not_before(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal, idle_timeout=60.0) as directory:
+        start = trio.current_time()
+        await directory.call("idle", "hello")
+        actor_ref = weakref.ref(journal.instances.pop())
+        await trio.sleep_until(start + 59.9)
+        assert directory.is_live("idle")
+        await trio.sleep_until(start + 61.0)
+        assert not directory.is_live("idle")
+        stats = directory.statistics()
+        assert (stats.live_actors, stats.hibernated_actors, stats.evictions) == (0, 1, 1)
+        assert journal.shutdowns == [("idle", "idle")]
+        SessionStore.open(file_for_name(data_dir, "idle")).close()  # the store is closed: unlocked
+        gc.collect()
+        assert actor_ref() is None  # nothing keeps the evicted actor in memory
+
+
+async def test_each_message_restarts_the_idle_timer(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal, idle_timeout=60.0) as directory:
+        start = trio.current_time()
+        await directory.call("a", 1)
+        await trio.sleep_until(start + 50)
+        await directory.call("a", 2)
+        await trio.sleep_until(start + 100)
+        assert directory.is_live("a")
+        await trio.sleep_until(start + 111)
+        assert not directory.is_live("a")
+
+
+async def _use(directory: ActorDirectory, *names: str) -> None:
+    for name in names:
+        await directory.call(name, "ping")
+        await trio.sleep(1)
+
+
+async def test_live_actor_cap_evicts_the_least_recently_used_idle_actor_first(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal, max_live_actors=3) as directory:
+        await _use(directory, "a", "b", "c", "a")  # b is now the least recently used
+        await _use(directory, "d")
+        await trio.testing.wait_all_tasks_blocked()
+        assert [n for n in "abcd" if directory.is_live(n)] == ["a", "c", "d"]
+        (await directory.get("c")).touch()
+        await _use(directory, "e")
+        await trio.testing.wait_all_tasks_blocked()
+        assert [n for n in "abcde" if directory.is_live(n)] == ["c", "d", "e"]
+        assert journal.shutdowns == [("b", "lru"), ("a", "lru")]
+        assert directory.statistics().evictions == 2
+
+
+async def test_busy_actor_is_never_evicted(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    done = trio.Event()
+
+    async def work() -> None:
+        await done.wait()
+
+    async def start_work(actor: ScriptedActor) -> None:
+        actor.spawn(work)
+
+    async with scripted_directory(data_dir, journal, idle_timeout=10.0, max_live_actors=1) as directory:
+        await directory.call("busy", start_work)
+        await trio.sleep(1000)
+        assert directory.is_live("busy")
+        assert await directory.evict("busy") is False
+        await _use(directory, "other")  # the cap is 1, but the busy actor cannot go: the cap is exceeded
+        assert directory.is_live("busy") and directory.is_live("other")
+        finished = trio.current_time()
+        done.set()
+        await trio.sleep(9)
+        assert directory.is_live("busy")
+        await trio.sleep_until(finished + 11)
+        assert not directory.is_live("busy")
+
+
+async def test_attached_actor_is_not_evicted_for_being_idle(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal, idle_timeout=10.0) as directory:
+        with directory.attach("watched"):
+            await directory.call("watched", "hello")
+            await trio.sleep(1000)
+            assert directory.is_live("watched")
+            assert directory.statistics().attached_clients == 1
+            detached = trio.current_time()
+        await trio.sleep(9)
+        assert directory.is_live("watched")
+        await trio.sleep_until(detached + 11)
+        assert not directory.is_live("watched")
+        assert directory.statistics().attached_clients == 0
+
+
+async def test_attachment_survives_eviction_and_does_not_activate(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal, idle_timeout=10.0) as directory:
+        with directory.attach("ws"):
+            assert not directory.is_live("ws") and journal.activated == []
+            await directory.call("ws", "hello")
+            assert await directory.evict("ws") is True  # an admin eviction ignores clients
+            assert directory.statistics().attached_clients == 1
+            await directory.call("ws", "again")  # reactivated when needed; the client never left
+            assert directory.statistics().attached_clients == 1
+
+
+async def test_live_actor_cap_takes_unattached_idle_actors_before_attached_ones(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal, max_live_actors=2) as directory:
+        with directory.attach("old-but-attached"):
+            await _use(directory, "old-but-attached", "newer")
+            await _use(directory, "newest")
+            await trio.testing.wait_all_tasks_blocked()
+            assert directory.is_live("old-but-attached") and not directory.is_live("newer")
+            with directory.attach("newest"):
+                await _use(directory, "another")  # every live actor is attached: the LRU one goes
+                await trio.testing.wait_all_tasks_blocked()
+                assert not directory.is_live("old-but-attached") and directory.is_live("newest")
+
+
+async def test_hibernated_count_includes_files_found_at_boot(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal) as directory:
+        for name in ("a", "b", "c"):
+            await directory.call(name, "hello")
+        assert directory.statistics().hibernated_actors == 0
+    async with scripted_directory(data_dir, journal) as directory:
+        assert directory.statistics().hibernated_actors == 3
+        await directory.call("a", "hello")
+        await directory.call("new", "hello")
+        stats = directory.statistics()
+        assert (stats.live_actors, stats.hibernated_actors) == (2, 2)
