@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters import ScriptedAdapter
 from helix import Agent, AgentRegistry, tool
+from helix.chunks import TERMINAL_TYPES
 from helix.runtime import AgentRuntime
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "peers" / "langgraph_bench.py"
@@ -106,14 +107,19 @@ def runtime_for(data_dir: Path, script: list[dict[str, Any]], chars_per_chunk: i
 
 
 async def run_session(runtime: AgentRuntime, session_id: str, latencies: list[float]) -> None:
+    """Run one session to completion, listening to its committed chunks as a WebSocket would (the
+    stored JSON text, not decoded)."""
     started = time.perf_counter()
     handle = await runtime.start(session_id, agent_type="inventory", message="Reconcile the inventory.")
     previous = started
-    async for chunk in handle.stream():
-        if chunk["type"] == "step_finished":
-            now = time.perf_counter()
-            latencies.append(now - previous)
-            previous = now
+    async with runtime.subscribe(session_id, from_seq=handle.info.first_seq or 1) as stored_chunks:
+        async for stored in stored_chunks:
+            if stored.type == "step_finished":
+                now = time.perf_counter()
+                latencies.append(now - previous)
+                previous = now
+            elif stored.type in TERMINAL_TYPES:
+                return
 
 
 async def bench_load(args: argparse.Namespace, chars_per_chunk: int) -> dict[str, Any]:

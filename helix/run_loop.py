@@ -19,7 +19,7 @@ import pydantic
 import trio
 
 from actors import OutputGate
-from stores import SessionStore, StoredChunk, UsageEntry
+from stores import ChunkDraft, SessionStore, StoredChunk, UsageEntry
 
 from . import chunks
 from .agent import Agent, OutputValidationError
@@ -27,6 +27,7 @@ from .conversation import from_stored, to_new_message
 from .errors import HelixError
 from .llm import (
     LLMAdapter,
+    LLMEvent,
     Message,
     ReasoningDelta,
     StepFinished,
@@ -99,13 +100,21 @@ class RunLoop:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self._output_retried = False
+        self._drafts: list[ChunkDraft] = []
 
     # -- emitting --------------------------------------------------------------------------------
 
     def emit(self, chunk_type: str, **payload: Any) -> None:
-        """Queue a streaming chunk; it reaches listeners after its (coalesced) commit."""
-        item = chunks.draft(self.ctx.run_id, chunk_type, **payload)
-        self.ctx.gate.write(lambda store: store.chunks.append([item]))
+        """Queue a streaming chunk; it reaches listeners after its (coalesced) commit.
+
+        Chunks emitted before the gate's next flush share one queued write (one INSERT batch)."""
+        self._drafts.append(chunks.draft(self.ctx.run_id, chunk_type, **payload))
+        if len(self._drafts) == 1:
+            self.ctx.gate.write(self._append_drafts)
+
+    def _append_drafts(self, store: SessionStore) -> list[StoredChunk]:
+        drafts, self._drafts = self._drafts, []
+        return store.chunks.append(drafts)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -150,50 +159,46 @@ class RunLoop:
         text_parts: list[str] = []
         started = time.perf_counter()
         events = self.ctx.adapter.stream_step(request)
-        async with contextlib.aclosing(events):  # type: ignore[type-var]  # adapters yield async generators
-            iterator = aiter(events)
-            while True:
-                # The watchdog: a model that goes silent for step_timeout fails the step, so no session stays
-                # "running" forever behind a hung connection.
-                with trio.move_on_after(self.ctx.step_timeout) as watchdog:
-                    try:
-                        event = await anext(iterator)
-                    except StopAsyncIteration:
-                        break
-                if watchdog.cancelled_caught:
-                    raise StepTimeoutError(
-                        f"the model sent nothing for {self.ctx.step_timeout:g} s in step {step}"
-                    )
-                if isinstance(event, TextDelta):
-                    if event.text:
-                        text_parts.append(event.text)
-                        self.emit(chunks.TEXT_DELTA, delta=event.text)
-                elif isinstance(event, ReasoningDelta):
-                    if event.text:
-                        self.emit(chunks.REASONING_DELTA, delta=event.text)
-                elif isinstance(event, ToolCallStart):
-                    self.emit(chunks.TOOL_CALL_START, toolCallId=event.id, toolName=event.name)
-                elif isinstance(event, ToolCallDelta):
-                    self.emit(
-                        chunks.TOOL_CALL_DELTA, toolCallId=event.id, argumentsDelta=event.arguments_delta
-                    )
-                elif isinstance(event, ToolCallEnd):
-                    call = ToolCall(id=event.id, name=event.name, arguments=event.arguments)
-                    result.tool_calls.append(call)
-                    if event.error is not None:
-                        result.invalid_calls[event.id] = event.error
-                    self.emit(
-                        chunks.TOOL_CALL_END,
-                        toolCallId=event.id,
-                        toolName=event.name,
-                        arguments=event.arguments,
-                    )
-                elif isinstance(event, StepFinished):
-                    result.usage = event.usage
-                    result.model = event.model
+        # The watchdog: a model that goes silent for step_timeout fails the step, so no session stays
+        # "running" forever behind a hung connection. One scope whose deadline moves with every event.
+        timeout = self.ctx.step_timeout
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as watchdog:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]  # adapters yield async generators
+                async for event in events:
+                    watchdog.deadline = trio.current_time() + timeout
+                    self._on_event(event, result, text_parts)
+        if watchdog.cancelled_caught:
+            raise StepTimeoutError(f"the model sent nothing for {timeout:g} s in step {step}")
         result.text = "".join(text_parts)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
+
+    def _on_event(self, event: LLMEvent, result: _StepResult, text_parts: list[str]) -> None:
+        if isinstance(event, TextDelta):
+            if event.text:
+                text_parts.append(event.text)
+                self.emit(chunks.TEXT_DELTA, delta=event.text)
+        elif isinstance(event, ReasoningDelta):
+            if event.text:
+                self.emit(chunks.REASONING_DELTA, delta=event.text)
+        elif isinstance(event, ToolCallStart):
+            self.emit(chunks.TOOL_CALL_START, toolCallId=event.id, toolName=event.name)
+        elif isinstance(event, ToolCallDelta):
+            self.emit(chunks.TOOL_CALL_DELTA, toolCallId=event.id, argumentsDelta=event.arguments_delta)
+        elif isinstance(event, ToolCallEnd):
+            call = ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+            result.tool_calls.append(call)
+            if event.error is not None:
+                result.invalid_calls[event.id] = event.error
+            self.emit(
+                chunks.TOOL_CALL_END,
+                toolCallId=event.id,
+                toolName=event.name,
+                arguments=event.arguments,
+            )
+        elif isinstance(event, StepFinished):
+            result.usage = event.usage
+            result.model = event.model
 
     # -- tools -----------------------------------------------------------------------------------
 

@@ -7,13 +7,12 @@ conversation.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from stores import Checkpoint, SessionStore
 
-_MESSAGE = "head_message_id"
-_STATE = "head_state_id"
-_CHECKPOINT = "head_checkpoint_id"
+_HEAD = "head"  # one meta row, {"message", "state", "checkpoint"}: one write per step, not three
 
 
 class SessionHead:
@@ -24,11 +23,11 @@ class SessionHead:
 
     def load(self, store: SessionStore) -> None:
         """Re-read the head from the file (at activation, and after a failed commit)."""
-        message = store.get_meta(_MESSAGE)
-        state = store.get_meta(_STATE)
-        self.message_id = None if message is None else int(message)
-        self.state_id = None if state is None else int(state)
-        self.checkpoint_id = store.get_meta(_CHECKPOINT)
+        stored = store.get_meta(_HEAD)
+        head = {} if stored is None else json.loads(stored)
+        self.message_id = head.get("message")
+        self.state_id = head.get("state")
+        self.checkpoint_id = head.get("checkpoint")
 
     def state(self, store: SessionStore) -> Any:
         return store.checkpoints.get_state(self.state_id)
@@ -51,9 +50,9 @@ class SessionHead:
         self.message_id = message_id
         self.state_id = state_id
         self.checkpoint_id = checkpoint_id
-        store.set_meta(_MESSAGE, None if message_id is None else str(message_id))
-        store.set_meta(_STATE, None if self.state_id is None else str(self.state_id))
-        store.set_meta(_CHECKPOINT, checkpoint_id)
+        store.set_meta(
+            _HEAD, json.dumps({"message": message_id, "state": state_id, "checkpoint": checkpoint_id})
+        )
 
     def advance(
         self,

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +98,10 @@ class SessionStore:
                 raise SessionLockedError(path) from None
             try:
                 key = _fd_key(fd)
+                if os.fstat(fd).st_size == 0:
+                    # A new session: lay down a file that already has the current schema, instead of running
+                    # every migration on it (a third of a new session's cost).
+                    os.write(fd, _empty_file_image())
                 connection = _connect(path)
                 try:
                     store = cls(path, connection, fd)
@@ -203,6 +209,16 @@ class SessionStore:
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``'s answer: ``"ok"`` for a sound file."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+@functools.cache
+def _empty_file_image() -> bytes:
+    """The bytes of an empty session file at the current schema, in WAL mode (built once per process)."""
+    with tempfile.TemporaryDirectory(prefix="helix-schema-") as scratch:
+        path = Path(scratch) / "empty.sqlite3"
+        db = _connect(path)
+        db.close()  # the last close folds the WAL into the file
+        return path.read_bytes()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
