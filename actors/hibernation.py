@@ -109,7 +109,10 @@ class IdleTracker:
 
     def _reschedule(self) -> None:
         if self._sleep is not None:
-            self._sleep.deadline = self._next_deadline()
+            deadline = self._next_deadline()
+            # Only when it changes: each change costs an entry in trio's deadline heap.
+            if deadline != self._sleep.deadline:
+                self._sleep.deadline = deadline
 
     def _park_attached(self, actor: Evictable) -> None:
         self._idle.pop(actor.actor_id, None)

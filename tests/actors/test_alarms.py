@@ -153,3 +153,21 @@ async def test_alarm_in_the_file_but_missing_from_the_index_is_armed_on_activati
         assert _index_rows(data_dir) == [("copied", at)]
         await trio.sleep(60)
         assert journal.alarms == [("copied", at)]
+
+
+async def test_alarm_of_a_session_another_writer_holds_is_retried_until_it_can_be_delivered(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    async with scripted_directory(data_dir, journal) as directory:
+        at = await directory.call("held", _set_alarm_in(10))
+    other_writer = SessionStore.open(file_for_name(data_dir, "held"))  # like another process owning it
+    async with scripted_directory(
+        data_dir, journal, alarm_retry_initial=1.0, alarm_retry_max=4.0
+    ) as directory:
+        await trio.sleep_until(at + 20)
+        stats = directory.statistics()
+        assert journal.alarms == [] and stats.alarm_failures >= 5 and stats.alarms_pending == 1
+        other_writer.close()
+        await trio.sleep(5)
+        assert len(journal.alarms) == 1
+        assert directory.statistics().alarms_pending == 0

@@ -154,3 +154,27 @@ async def test_hibernated_count_includes_files_found_at_boot(
         await directory.call("new", "hello")
         stats = directory.statistics()
         assert (stats.live_actors, stats.hibernated_actors) == (2, 2)
+
+
+async def test_eviction_commits_queued_gate_writes_before_closing_the_store(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
+) -> None:
+    delivered: list[list[str]] = []
+
+    async def farewell(actor: ScriptedActor, reason: str) -> None:
+        actor.gate.set_deliver(delivered.append)
+
+        def write(store: SessionStore) -> list[str]:
+            store.set_meta("farewell", reason)
+            return [reason]
+
+        actor.gate.write(write)  # queued as the actor stops: the final flush commits it
+
+    journal.on_shutdown = farewell
+    async with scripted_directory(data_dir, journal, idle_timeout=10.0) as directory:
+        await directory.call("leaving", "hello")
+        await trio.sleep(11)
+        assert not directory.is_live("leaving")
+    assert delivered == [["idle"]]
+    with SessionStore.open(file_for_name(data_dir, "leaving")) as store:
+        assert store.get_meta("farewell") == "idle"

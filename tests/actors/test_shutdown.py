@@ -95,9 +95,10 @@ async def test_work_that_ignores_shutdown_is_cancelled_after_the_grace_period(
 async def test_shutdown_of_an_outer_cancellation_still_closes_the_stores(
     autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal
 ) -> None:
-    with trio.move_on_after(5):
+    with trio.CancelScope() as outer:
         async with scripted_directory(data_dir, journal) as directory:
             await directory.call("c", "hello")
+            outer.cancel(reason="the server is going away")
             await trio.sleep_forever()
     assert journal.shutdowns == [("c", "shutdown")]
     SessionStore.open(file_for_name(data_dir, "c")).close()
