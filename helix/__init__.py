@@ -31,18 +31,39 @@ from .llm import (
 )
 from .registry import AgentFactoryContext, AgentRegistry
 from .runtime import AgentRuntime
+from .server import (
+    AbortResult,
+    AgentServer,
+    AuthorizeContext,
+    CompleteContext,
+    EndpointContext,
+    ExecutionState,
+    HookContext,
+    ServerHooks,
+    ServerLimits,
+    TransformContext,
+    UsageStore,
+    create_agent_server,
+)
 from .status import RunStatus
 from .tools import Tool, ToolContext, tool
 
 __all__ = [
+    "AbortResult",
     "Agent",
     "AgentExecutionHandle",
     "AgentFactoryContext",
     "AgentNotFoundError",
     "AgentRegistry",
     "AgentRuntime",
+    "AgentServer",
+    "AuthorizeContext",
     "CheckpointNotFoundError",
+    "CompleteContext",
+    "EndpointContext",
+    "ExecutionState",
     "HelixError",
+    "HookContext",
     "InvalidRequestError",
     "InvalidRunStateError",
     "LLMAdapter",
@@ -53,6 +74,8 @@ __all__ = [
     "ReasoningDelta",
     "RunResult",
     "RunStatus",
+    "ServerHooks",
+    "ServerLimits",
     "StepFinished",
     "StepRequest",
     "TextDelta",
@@ -63,6 +86,9 @@ __all__ = [
     "ToolCallStart",
     "ToolContext",
     "ToolSpec",
+    "TransformContext",
     "Usage",
+    "UsageStore",
+    "create_agent_server",
     "tool",
 ]

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from stores import Checkpoint
 
 from . import chunks as chunk_types
+from .errors import InvalidRunStateError
 from .status import RunInfo
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class AgentExecutionHandle:
     async def stream(self, from_seq: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """The session's chunks from ``from_seq`` (default: this run's first chunk), ending after this
         run's terminal chunk."""
-        start = from_seq if from_seq is not None else (self.info.first_seq or 1)
+        start = from_seq if from_seq is not None else await self._first_seq()
         async with self._runtime.subscribe(self.session_id, from_seq=start) as stored_chunks:
             async for stored in stored_chunks:
                 yield stored.as_dict()
@@ -52,7 +53,7 @@ class AgentExecutionHandle:
 
     async def result(self) -> RunResult:
         """Wait for this run's end."""
-        start = self.info.first_seq or 1
+        start = await self._first_seq()
         async with self._runtime.subscribe(self.session_id, from_seq=start) as stored_chunks:
             async for stored in stored_chunks:
                 if stored.run_id == self.run_id and stored.type in chunk_types.TERMINAL_TYPES:
@@ -70,6 +71,17 @@ class AgentExecutionHandle:
                         reason=chunk.get("reason"),
                     )
         raise RuntimeError("the stream ended before the run did")  # pragma: no cover - streams never end
+
+    async def _first_seq(self) -> int:
+        """Where this run's chunks start; a handle made by ``get_handle(session_id)`` binds to the session's
+        latest run here, on first use."""
+        if self.info.first_seq is None:
+            record = await self._runtime.run_record(self.session_id, self.run_id or None)
+            if record is None:
+                raise InvalidRunStateError("this session has no run yet; start one", status="idle")
+            self.info = replace(self.info, run_id=record.id, first_seq=record.first_seq)
+            self.run_id = record.id
+        return self.info.first_seq or 1
 
     async def interrupt(self, reason: str = "user_requested") -> RunInfo:
         return await self._runtime.interrupt(self.session_id, reason)

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from actors import ActorContext, ActorDirectory, ActorLimits, open_directory
-from stores import Checkpoint, StoredChunk, UsageEntry, UsageRollup, file_for_name
+from stores import Checkpoint, RunRecord, StoredChunk, UsageEntry, UsageRollup, file_for_name
 
 from .commands import InputMessage, ResumeCommand, RetryCommand, StartCommand, StopCommand
 from .errors import CheckpointNotFoundError, InvalidRequestError
@@ -240,6 +240,13 @@ class AgentRuntime:
                 raise CheckpointNotFoundError(checkpoint_id)
             return []
         return actor.conversation(checkpoint_id)
+
+    async def run_record(self, session_id: str, run_id: str | None = None) -> RunRecord | None:
+        """A run of the session (its latest when ``run_id`` is ``None``), or ``None``."""
+        actor = await self._existing(session_id)
+        if actor is None:
+            return None
+        return actor.store.runs.latest() if run_id is None else actor.store.runs.get(run_id)
 
     async def checkpoints(self, session_id: str) -> list[Checkpoint]:
         actor = await self._existing(session_id)

@@ -294,6 +294,7 @@ class SessionActor(Actor):
             if new_messages:
                 message_id = store.messages.append(base_message_id, new_messages)[-1].id
             head.move(store, message_id=message_id, state=state, checkpoint_id=base_checkpoint_id)
+            out = store.chunks.append([chunks.draft(run_id, first_chunk[0], **first_chunk[1])])
             # The run's start point includes its input: that is what `retry from_start` goes back to.
             store.runs.create(
                 run_id=run_id,
@@ -303,9 +304,9 @@ class SessionActor(Actor):
                 from_checkpoint_id=base_checkpoint_id,
                 start_head_id=head.message_id,
                 start_state_id=head.state_id,
+                first_seq=out[0].seq,
                 metadata=metadata,
             )
-            out = store.chunks.append([chunks.draft(run_id, first_chunk[0], **first_chunk[1])])
             first_seq.append(out[0].seq)
             return out
 
@@ -363,16 +364,23 @@ class SessionActor(Actor):
             active.done.set()
         if self.services.on_run_finished is not None and terminal.status is not None:
             record = self.store.runs.get(active.run_id)
-            await self.services.on_run_finished(
-                RunFinished(
-                    session_id=self.name,
-                    run_id=active.run_id,
-                    agent_type=active.agent_type,
-                    status=terminal.status.value,
-                    output=record.output if record else None,
-                    error=record.error if record else None,
-                )
+            try:
+                await self._report_finished(active, terminal, record)
+            except Exception:  # a user's callback must not take the actor down with it
+                logger.exception("session %r: on_run_finished raised for run %s", self.name, active.run_id)
+
+    async def _report_finished(self, active: ActiveRun, terminal: RunTerminal, record: Any) -> None:
+        assert self.services.on_run_finished is not None and terminal.status is not None
+        await self.services.on_run_finished(
+            RunFinished(
+                session_id=self.name,
+                run_id=active.run_id,
+                agent_type=active.agent_type,
+                status=terminal.status.value,
+                output=record.output if record else None,
+                error=record.error if record else None,
             )
+        )
 
     async def _write_end(
         self, active: ActiveRun, outcome: Outcome | None, failure: tuple[str, str] | None

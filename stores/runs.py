@@ -22,6 +22,7 @@ class RunRecord:
     from_checkpoint_id: str | None = None
     start_head_id: int | None = None
     start_state_id: int | None = None
+    first_seq: int | None = None
     output: Any = None
     error: dict[str, Any] | None = None
     reason: str | None = None
@@ -33,7 +34,7 @@ class RunRecord:
 _COLUMNS = (
     "id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id, start_head_id, start_state_id,"
     " output, error, reason,"
-    " resumable, resume_blocked_reason, metadata"
+    " resumable, resume_blocked_reason, metadata, first_seq"
 )
 _UPDATABLE = {"status", "output", "error", "reason", "resumable", "resume_blocked_reason"}
 _JSON_FIELDS = {"output", "error"}
@@ -56,6 +57,7 @@ def _row(row: tuple[Any, ...]) -> RunRecord:
         resumable=bool(row[12]),
         resume_blocked_reason=row[13],
         metadata=None if row[14] is None else codec.loads(row[14]),
+        first_seq=row[15],
     )
 
 
@@ -73,21 +75,22 @@ class RunTable:
         from_checkpoint_id: str | None = None,
         start_head_id: int | None = None,
         start_state_id: int | None = None,
+        first_seq: int | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> RunRecord:
         """Record a new run. ``start_head_id``/``start_state_id`` are the conversation head and state it
-        started from (what ``retry from_start`` restores)."""
+        started from (what ``retry from_start`` restores); ``first_seq`` is the seq of its first chunk."""
         now = time.time()
         self._db.execute(
             "INSERT INTO runs(id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id,"
-            " start_head_id, start_state_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " start_head_id, start_state_id, first_seq, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, agent_type, status, now, now, mode, from_checkpoint_id, start_head_id, start_state_id,
-             None if metadata is None else codec.dumps(metadata)),
+             first_seq, None if metadata is None else codec.dumps(metadata)),
         )
         return RunRecord(
             id=run_id, agent_type=agent_type, status=status, created_at=now, updated_at=now, mode=mode,
             from_checkpoint_id=from_checkpoint_id, start_head_id=start_head_id, start_state_id=start_state_id,
-            metadata=metadata,
+            first_seq=first_seq, metadata=metadata,
         )
 
     def update(self, run_id: str, **fields: Any) -> None:

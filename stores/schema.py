@@ -109,6 +109,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN start_head_id INTEGER;
     ALTER TABLE runs ADD COLUMN start_state_id INTEGER;
     """,
+    # 3 -> 4: the seq of a run's first chunk, where a listener of that run starts reading.
+    """
+    ALTER TABLE runs ADD COLUMN first_seq INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,7 +22,7 @@ from tests.helix.support import make_registry, tool_loop_script
 async def main(data_dir: str, session_id: str, message: str) -> None:
     script = tool_loop_script(6)
     runtime = AgentRuntime(
-        llm_adapter=lambda env, ctx: ScriptedAdapter(script, chars_per_chunk=4, delay=0.002),
+        llm_adapter=lambda env, ctx: ScriptedAdapter(script, chars_per_chunk=4, delay=0.01),
         agents=make_registry(),
         data_dir=data_dir,
     )
