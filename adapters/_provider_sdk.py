@@ -12,7 +12,7 @@ import inspect
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import ModuleType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 import trio
@@ -218,3 +218,51 @@ async def read_stream(
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+class SDKClientAdapter:
+    """What both SDK adapters share: the SDK, the client they own or were given, and closing it.
+
+    ``client=`` and ``api_key=``/``base_url=`` are exclusive; ``max_retries`` applies either way (the SDK
+    retries rate limits, overload and 5xx with backoff). An adapter that built its own client closes it in
+    :meth:`aclose` (or ``async with``); a client passed in stays open.
+    """
+
+    def __init__(
+        self,
+        *,
+        sdk_module: str,
+        client_class: str,
+        adapter: str,
+        model: str,
+        api_key: str | None,
+        base_url: str | None,
+        client: Any,
+        max_retries: int,
+        params: dict[str, Any],
+    ) -> None:
+        self._sdk: ModuleType = import_sdk(sdk_module, adapter=adapter)
+        if client is not None and (api_key is not None or base_url is not None):
+            raise TypeError(f"{adapter}: pass either client= or api_key=/base_url=, not both")
+        self._owns_client = client is None
+        if client is None:
+            client = getattr(self._sdk, client_class)(
+                api_key=api_key, base_url=base_url, max_retries=max_retries
+            )
+        else:
+            client = client.with_options(max_retries=max_retries)
+        self._client: Any = client
+        self.model = model
+        self.max_retries = max_retries
+        self.params = dict(params)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this adapter created it; a client passed in stays open."""
+        if self._owns_client:
+            await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from types import ModuleType
 from typing import Any
 
 from helix.llm import (
@@ -26,7 +25,7 @@ from helix.llm import (
     Usage,
 )
 
-from ._provider_sdk import fit_params, import_sdk, open_stream, read_stream, stream_cut_error
+from ._provider_sdk import SDKClientAdapter, fit_params, open_stream, read_stream, stream_cut_error
 from ._tool_calls import ToolCallAssembler
 
 PROVIDER = "anthropic"
@@ -47,7 +46,7 @@ _OUTPUT_SCHEMA_INSTRUCTION = (
 )
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(SDKClientAdapter):
     """An :class:`helix.llm.LLMAdapter` for the Messages API.
 
     ``base_url`` has the SDK's meaning: the host root, without ``/v1``. ``client`` is an
@@ -80,30 +79,18 @@ class AnthropicAdapter:
         max_tokens: int = 4096,
         **params: Any,
     ) -> None:
-        self._sdk: ModuleType = import_sdk("anthropic", adapter="AnthropicAdapter")
-        if client is not None and (api_key is not None or base_url is not None):
-            raise TypeError("AnthropicAdapter: pass either client= or api_key=/base_url=, not both")
-        self._owns_client = client is None
-        if client is None:
-            client = self._sdk.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=max_retries)
-        else:
-            client = client.with_options(max_retries=max_retries)
-        self._client: Any = client
-        self.model = model
-        self.max_retries = max_retries
+        super().__init__(
+            sdk_module="anthropic",
+            client_class="AsyncAnthropic",
+            adapter="AnthropicAdapter",
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            max_retries=max_retries,
+            params=params,
+        )
         self.max_tokens = max_tokens
-        self.params = dict(params)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this adapter created it; a client passed in stays open."""
-        if self._owns_client:
-            await self._client.close()
-
-    async def __aenter__(self) -> AnthropicAdapter:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def request_body(self, request: StepRequest) -> dict[str, Any]:
         """The keyword arguments of ``messages.create`` for ``request``."""

@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from types import ModuleType
 from typing import Any
 
 from helix.llm import (
@@ -26,7 +25,7 @@ from helix.llm import (
     Usage,
 )
 
-from ._provider_sdk import fit_params, import_sdk, open_stream, read_stream, stream_cut_error
+from ._provider_sdk import SDKClientAdapter, fit_params, open_stream, read_stream, stream_cut_error
 from ._tool_calls import ToolCallAssembler
 
 PROVIDER = "openai"
@@ -36,7 +35,7 @@ PROVIDER = "openai"
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(SDKClientAdapter):
     """An :class:`helix.llm.LLMAdapter` for the Chat Completions API.
 
     ``base_url`` has the SDK's meaning: the API root including ``/v1`` (for example
@@ -63,29 +62,17 @@ class OpenAIAdapter:
         max_retries: int = 3,
         **params: Any,
     ) -> None:
-        self._sdk: ModuleType = import_sdk("openai", adapter="OpenAIAdapter")
-        if client is not None and (api_key is not None or base_url is not None):
-            raise TypeError("OpenAIAdapter: pass either client= or api_key=/base_url=, not both")
-        self._owns_client = client is None
-        if client is None:
-            client = self._sdk.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries)
-        else:
-            client = client.with_options(max_retries=max_retries)
-        self._client: Any = client
-        self.model = model
-        self.max_retries = max_retries
-        self.params = dict(params)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this adapter created it; a client passed in stays open."""
-        if self._owns_client:
-            await self._client.close()
-
-    async def __aenter__(self) -> OpenAIAdapter:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+        super().__init__(
+            sdk_module="openai",
+            client_class="AsyncOpenAI",
+            adapter="OpenAIAdapter",
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            max_retries=max_retries,
+            params=params,
+        )
 
     def request_body(self, request: StepRequest) -> dict[str, Any]:
         """The keyword arguments of ``chat.completions.create`` for ``request``."""
