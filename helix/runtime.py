@@ -25,7 +25,7 @@ from actors import ActorContext, ActorDirectory, ActorLimits, open_directory
 from stores import Checkpoint, RunRecord, StoredChunk, UsageEntry, UsageRollup, file_for_name
 
 from .commands import InputMessage, ResumeCommand, RetryCommand, StartCommand, StopCommand
-from .errors import CheckpointNotFoundError, InvalidRequestError
+from .errors import AgentNotFoundError, CheckpointNotFoundError, InvalidRequestError, InvalidRunStateError
 from .feed import ChunkHub
 from .handle import AgentExecutionHandle
 from .llm import AdapterFactory, Message
@@ -153,6 +153,10 @@ class AgentRuntime:
         command = StartCommand(
             agent_type=agent_type, message=message, state=state, messages=tuple(messages), metadata=metadata
         )
+        agents = self.services.agents
+        if isinstance(agents, AgentRegistry) and not agents.has(agent_type):
+            # Refuse before activating: a refused start must not leave a new session file behind.
+            raise AgentNotFoundError(agent_type, agents.types())
         return self._handle(await self.directory.call(check_session_id(session_id), command))
 
     async def resume(
@@ -168,6 +172,7 @@ class AgentRuntime:
     ) -> AgentExecutionHandle:
         """Resume: ``continue``, ``with_message``, or time travel (``from_checkpoint`` / ``branch`` with
         ``checkpoint_id``). ``modify_state`` and ``append_messages`` apply to the restored point."""
+        await self._require_existing(session_id, "resume")
         command = ResumeCommand(
             agent_type=agent_type,
             mode=ResumeMode(mode),
@@ -187,11 +192,13 @@ class AgentRuntime:
         message: str | None = None,
     ) -> AgentExecutionHandle:
         """Re-run a failed run from its last checkpoint or from its start."""
+        await self._require_existing(session_id, "retry")
         command = RetryCommand(agent_type=agent_type, mode=RetryMode(mode), message=message)
         return self._handle(await self.directory.call(check_session_id(session_id), command))
 
     async def interrupt(self, session_id: str, reason: str = "user_requested") -> RunInfo:
         """Soft stop: the run ends ``interrupted`` at its last checkpoint and can be resumed."""
+        await self._require_existing(session_id, "interrupt")
         info: RunInfo = await self.directory.call(
             check_session_id(session_id), StopCommand(kind="interrupt", reason=reason)
         )
@@ -199,10 +206,19 @@ class AgentRuntime:
 
     async def abort(self, session_id: str, reason: str = "aborted") -> RunInfo:
         """Hard stop: the run ends ``failed`` and cannot be resumed (retry or time travel still can)."""
+        await self._require_existing(session_id, "abort")
         info: RunInfo = await self.directory.call(
             check_session_id(session_id), StopCommand(kind="abort", reason=reason)
         )
         return info
+
+    async def _require_existing(self, session_id: str, action: str) -> None:
+        """Commands other than start need a session with a run; refusing them for an unknown session
+        without activating it keeps a stream of bad requests from creating session files."""
+        if await self._existing(session_id) is None:
+            raise InvalidRunStateError(
+                f"cannot {action}: session {session_id!r} has no run; start one first", status="idle"
+            )
 
     def _handle(self, info: RunInfo) -> AgentExecutionHandle:
         return AgentExecutionHandle(self, info)

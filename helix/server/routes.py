@@ -69,7 +69,7 @@ class _AnythingConverter(PathConverter):
 
 
 def build_app(services: ServerServices) -> QuartTrio:
-    app = QuartTrio("helix.server")
+    app = QuartTrio("helix.server", static_folder=None)  # no /static route that authorize never sees
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     app.url_map.converters["anything"] = _AnythingConverter
@@ -88,8 +88,13 @@ def build_app(services: ServerServices) -> QuartTrio:
         provide_automatic_options=False,
     )
     app.add_websocket("/sessions/<anything:tail>", "session_ws", dispatcher.websocket)
-    app.add_url_rule("/healthz", "healthz", dispatcher.healthz, methods=["GET"])
-    app.add_url_rule("/metrics", "metrics", dispatcher.metrics, methods=["GET"])
+    # No automatic OPTIONS: Werkzeug would answer it before authorize runs.
+    app.add_url_rule(
+        "/healthz", "healthz", dispatcher.healthz, methods=["GET"], provide_automatic_options=False
+    )
+    app.add_url_rule(
+        "/metrics", "metrics", dispatcher.metrics, methods=["GET"], provide_automatic_options=False
+    )
     app.register_error_handler(HTTPException, dispatcher.http_error)
     app.register_error_handler(Exception, dispatcher.unexpected_error)
     return app
