@@ -42,6 +42,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if sys.path[0] != str(REPO):
     sys.path.insert(0, str(REPO))  # run as a script, bench/ comes first and its actors.py shadows actors/
+
+from tests.hypercorn_process import wait_until_healthy  # noqa: E402
+
 CLIENT = REPO / "bench" / "ws_client.py"
 STARTUP_TIMEOUT = 30.0
 CONCURRENCIES = (1, 50, 200)
@@ -118,20 +121,8 @@ class Server:
         return self
 
     def _wait_healthy(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + STARTUP_TIMEOUT
         assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hypercorn exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling a starting process
-        raise RuntimeError(f"hypercorn did not become healthy in {STARTUP_TIMEOUT} s:\n{self.log()}")
+        wait_until_healthy(self.process, self.url, timeout=STARTUP_TIMEOUT, log=self.log)
 
     def pids(self) -> list[int]:
         """Every live process of the server's process group."""

@@ -12,11 +12,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from tests.hypercorn_process import wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tests.reliability.served:server"
@@ -84,18 +83,8 @@ class Served:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
         assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hypercorn exited with {self.process.returncode}:\n{self.log()[-4000:]}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)  # polling a process that is starting; no race is hidden by this
-        raise RuntimeError(f"hypercorn did not become healthy in {STARTUP_TIMEOUT} s:\n{self.log()[-4000:]}")
+        wait_until_healthy(self.process, self.base_url, timeout=STARTUP_TIMEOUT, log=self.log)
 
     def kill(self) -> None:
         """SIGKILL the whole process group (the crash) and reap the main process."""

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.hypercorn_process import wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tests.server.served_app:server"
@@ -75,18 +76,8 @@ class ServerProcess:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
         assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hypercorn exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling a process that is starting; no race is hidden by this
-        raise RuntimeError(f"hypercorn did not become healthy in {STARTUP_TIMEOUT} s:\n{self.log()}")
+        wait_until_healthy(self.process, self.base_url, timeout=STARTUP_TIMEOUT, log=self.log)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         """SIGTERM goes to Hypercorn's main process only, which shuts its worker down gracefully (a
