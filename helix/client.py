@@ -28,7 +28,7 @@ import httpx
 import trio
 import trio_websocket
 
-from .chunks import RUN_COMPLETED, RUN_FAILED, RUN_INTERRUPTED, TERMINAL_TYPES
+from .chunks import TERMINAL_TYPES
 from .errors import (
     AgentNotFoundError,
     CheckpointNotFoundError,
@@ -42,7 +42,6 @@ from .status import RunInfo
 __all__ = ["AgentClient", "AgentExecutionHandle", "AgentServerError"]
 
 FIRST_SEQ_HEADER = "Helix-First-Seq"
-_FINAL_STATUS = {RUN_COMPLETED: "completed", RUN_FAILED: "failed", RUN_INTERRUPTED: "interrupted"}
 
 
 class AgentServerError(HelixError):
@@ -448,13 +447,7 @@ class AgentExecutionHandle:
         async with aclosing(self.stream()) as chunks:
             async for chunk in chunks:
                 if chunk.get("type") in TERMINAL_TYPES:
-                    return RunResult(
-                        run_id=await self._run_id(),
-                        status=_FINAL_STATUS[chunk["type"]],
-                        output=chunk.get("output"),
-                        error=chunk.get("error"),
-                        reason=chunk.get("reason"),
-                    )
+                    return RunResult.from_terminal_chunk(chunk)
         raise ConnectionError("the stream ended before the run did")  # pragma: no cover
 
     async def interrupt(self, reason: str | None = None) -> RunInfo:

@@ -30,6 +30,24 @@ class RunResult:
     error: dict[str, Any] | None = None
     reason: str | None = None
 
+    @classmethod
+    def from_terminal_chunk(cls, chunk: dict[str, Any]) -> RunResult:
+        """What a run's terminal chunk (``run_completed`` / ``run_failed`` / ``run_interrupted``) says."""
+        return cls(
+            run_id=chunk["runId"],
+            status=_FINAL_STATUS[chunk["type"]],
+            output=chunk.get("output"),
+            error=chunk.get("error"),
+            reason=chunk.get("reason"),
+        )
+
+
+_FINAL_STATUS = {
+    chunk_types.RUN_COMPLETED: "completed",
+    chunk_types.RUN_FAILED: "failed",
+    chunk_types.RUN_INTERRUPTED: "interrupted",
+}
+
 
 class AgentExecutionHandle:
     """A run of a session, in this process."""
@@ -57,19 +75,7 @@ class AgentExecutionHandle:
         async with self._runtime.subscribe(self.session_id, from_seq=start) as stored_chunks:
             async for stored in stored_chunks:
                 if stored.run_id == self.run_id and stored.type in chunk_types.TERMINAL_TYPES:
-                    chunk = stored.as_dict()
-                    status = {
-                        chunk_types.RUN_COMPLETED: "completed",
-                        chunk_types.RUN_FAILED: "failed",
-                        chunk_types.RUN_INTERRUPTED: "interrupted",
-                    }[stored.type]
-                    return RunResult(
-                        run_id=self.run_id,
-                        status=status,
-                        output=chunk.get("output"),
-                        error=chunk.get("error"),
-                        reason=chunk.get("reason"),
-                    )
+                    return RunResult.from_terminal_chunk(stored.as_dict())
         raise RuntimeError("the stream ended before the run did")  # pragma: no cover - streams never end
 
     async def _first_seq(self) -> int:

@@ -33,17 +33,10 @@ from tests.adapters.fake_providers import (
     anthropic_error,
     anthropic_reply,
     anthropic_stream,
-    serve_fake_provider,
 )
 
 REQUEST = StepRequest(system_prompt="You are terse.", messages=(Message(role="user", content="Hi"),))
 MODEL = "claude-fake-1-20250101"
-
-
-@pytest.fixture
-async def provider(nursery: trio.Nursery) -> FakeProvider:
-    provider: FakeProvider = await nursery.start(serve_fake_provider)
-    return provider
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ from tests.adapters.fake_providers import (
     openai_reply,
     openai_stream,
     openai_usage,
-    serve_fake_provider,
 )
 
 # The openai SDK stops reading at `data: [DONE]` and leaves its inner async generators (SSE decoder, httpx2
@@ -45,12 +44,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 REQUEST = StepRequest(system_prompt="You are terse.", messages=(Message(role="user", content="Hi"),))
-
-
-@pytest.fixture
-async def provider(nursery: trio.Nursery) -> FakeProvider:
-    provider: FakeProvider = await nursery.start(serve_fake_provider)
-    return provider
 
 
 @pytest.fixture
