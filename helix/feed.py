@@ -36,10 +36,17 @@ class ChunkFeed:
         self._changed = trio.Event()
 
     def recent(self, from_seq: int, limit: int) -> list[StoredChunk] | None:
-        """Chunks from ``from_seq`` if the tail still holds that seq, else ``None`` (read the file)."""
-        if not self._tail or not (self._tail[0].seq <= from_seq <= self._tail[-1].seq):
+        """Chunks from ``from_seq`` if the tail still holds that seq, ``[]`` if ``from_seq`` is the next one
+        to be committed (a caught-up listener: every commit since the feed opened is in the tail, so there
+        is nothing newer in the file either), else ``None`` (read the file)."""
+        if not self._tail:
             return None
-        start = from_seq - self._tail[0].seq
+        first, last = self._tail[0].seq, self._tail[-1].seq
+        if from_seq == last + 1:
+            return []
+        if not first <= from_seq <= last:
+            return None
+        start = from_seq - first
         return [self._tail[i] for i in range(start, min(len(self._tail), start + limit))]
 
     async def wait_past(self, seq: int) -> None:

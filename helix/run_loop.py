@@ -42,6 +42,7 @@ from .llm import (
 from .run_terminal import RunTerminal
 from .session_head import SessionHead
 from .tools import ToolArgumentsError, ToolContext, tool_result_text
+from .watchdog import SilenceWatchdog
 
 OUTPUT_RETRY_PROMPT = (
     "Your final answer must be a JSON value that matches the output schema. It did not: {error}. "
@@ -160,14 +161,15 @@ class RunLoop:
         started = time.perf_counter()
         events = self.ctx.adapter.stream_step(request)
         # The watchdog: a model that goes silent for step_timeout fails the step, so no session stays
-        # "running" forever behind a hung connection. One scope whose deadline moves with every event.
+        # "running" forever behind a hung connection.
         timeout = self.ctx.step_timeout
-        with trio.CancelScope(deadline=trio.current_time() + timeout) as watchdog:
+        watchdog = SilenceWatchdog(timeout)
+        with watchdog.scope:
             async with contextlib.aclosing(events):  # type: ignore[type-var]  # adapters yield async generators
                 async for event in events:
-                    watchdog.deadline = trio.current_time() + timeout
+                    watchdog.feed()
                     self._on_event(event, result, text_parts)
-        if watchdog.cancelled_caught:
+        if watchdog.scope.cancelled_caught:
             raise StepTimeoutError(f"the model sent nothing for {timeout:g} s in step {step}")
         result.text = "".join(text_parts)
         result.duration_ms = (time.perf_counter() - started) * 1000

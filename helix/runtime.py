@@ -308,10 +308,28 @@ class AgentRuntime:
     ) -> AsyncIterator[AsyncIterator[StoredChunk]]:
         """Every chunk from ``from_seq`` (inclusive) on: the stored ones, then live ones as they commit,
         each exactly once and in order. The session counts as having an attached client meanwhile."""
+        async with self.subscribe_batches(session_id, from_seq=from_seq) as batches:
+
+            async def chunks() -> AsyncGenerator[StoredChunk, None]:
+                async for batch in batches:
+                    for stored in batch:
+                        yield stored
+
+            stream = chunks()
+            async with aclosing(stream):
+                yield stream
+
+    @asynccontextmanager
+    async def subscribe_batches(
+        self, session_id: str, *, from_seq: int = 1
+    ) -> AsyncIterator[AsyncIterator[list[StoredChunk]]]:
+        """:meth:`subscribe` in groups: each item is every chunk available at that moment (up to a page,
+        never empty), so a consumer that pays per wake-up — a socket send lock, a timeout — pays it once
+        per group instead of once per chunk."""
         check_session_id(session_id)
         with self.directory.attach(session_id), self.hub.listen(session_id) as feed:
 
-            async def chunks() -> AsyncGenerator[StoredChunk, None]:
+            async def batches() -> AsyncGenerator[list[StoredChunk], None]:
                 next_seq = max(from_seq, 1)
                 while True:
                     batch = feed.recent(next_seq, HISTORY_PAGE_LIMIT)
@@ -322,11 +340,10 @@ class AgentRuntime:
                     if not batch:
                         await feed.wait_past(next_seq)
                         continue
-                    for stored in batch:
-                        yield stored
+                    yield batch
                     next_seq = batch[-1].seq + 1
 
-            stream = chunks()
+            stream = batches()
             async with aclosing(stream):
                 yield stream
 

@@ -27,6 +27,7 @@ from ..runtime import AgentRuntime
 from ..session_actor import RunFinished
 from ..status import RunInfo, SessionStatus
 from .bodies import Receive, Scope, Send, answer_early, read_body, replay
+from .collector import tune_collector
 from .endpoints import check_endpoints
 from .hooks import CompleteContext, ExecutionState, ServerHooks, UsageStore
 from .metrics import ServerMetrics
@@ -37,9 +38,10 @@ from .services import EndpointHandler, ServerLimits, ServerServices
 class AgentServer:
     """An ASGI app serving one runtime, plus that runtime's in-process API."""
 
-    def __init__(self, *, runtime: AgentRuntime, services: ServerServices) -> None:
+    def __init__(self, *, runtime: AgentRuntime, services: ServerServices, tune_gc: bool = True) -> None:
         self.runtime = runtime
         self.services = services
+        self.tune_gc = tune_gc
         self.app: QuartTrio = build_app(services)
         self._stop: trio.Event | None = None
         self._stopped: trio.Event | None = None
@@ -63,6 +65,8 @@ class AgentServer:
     async def _open_in_app_nursery(self) -> None:
         self._stop, self._stopped = trio.Event(), trio.Event()
         await self.app.nursery.start(self._serve_runtime)
+        if self.tune_gc:
+            tune_collector()
 
     async def _serve_runtime(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         assert self._stop is not None and self._stopped is not None
@@ -174,13 +178,17 @@ def create_agent_server(
     max_body_bytes: int | None = None,
     step_timeout: float = 300.0,
     limits: ServerLimits | None = None,
+    tune_gc: bool = True,
 ) -> AgentServer:
     """Build the server: an ASGI app (``hypercorn -k trio module:server``) with the in-process API.
 
     ``llm_adapter`` is ``(env, LLMAdapterContext) -> LLMAdapter``; ``agents`` an :class:`AgentRegistry` or
     a resolver. ``max_body_bytes`` (default 8 MiB) bounds request bodies; the other limits are in
-    ``limits`` (:class:`ServerLimits`; ``max_body_bytes``, when given, overrides its field). Raises
-    ``ValueError`` / ``TypeError`` for a malformed ``endpoints`` mapping or limit.
+    ``limits`` (:class:`ServerLimits`; ``max_body_bytes``, when given, overrides its field). With
+    ``tune_gc`` (the default), the server tunes the process's garbage collector when it starts serving
+    (:mod:`helix.server.collector`: about a third of the chunk pipeline's CPU otherwise); in-process use
+    (``async with server:``) never touches it. Raises ``ValueError`` / ``TypeError`` for a malformed
+    ``endpoints`` mapping or limit.
     """
     chosen = limits or ServerLimits()
     if max_body_bytes is not None:
@@ -211,6 +219,6 @@ def create_agent_server(
         env=env,
         usage_store=usage_store,
     )
-    server = AgentServer(runtime=runtime, services=services)
+    server = AgentServer(runtime=runtime, services=services, tune_gc=tune_gc)
     server_ref.append(server)
     return server

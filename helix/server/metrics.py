@@ -3,7 +3,8 @@
 Actor and run figures are read from the runtime when scraped; connection gauges and the latency
 histogram are kept by the WebSocket and SSE handlers. Commit-to-send latency is measured for chunks sent
 live (not replayed): from the moment the runtime published the chunk, which is right after its
-transaction committed (the output gate), to the moment the frame was handed to the server.
+transaction committed (the output gate), to the moment the frame was handed to the server; chunks sent
+together in one group count once, with the oldest one's latency.
 """
 
 from __future__ import annotations
@@ -106,17 +107,19 @@ class ServerMetrics:
         self.sse_connections = Gauge("helix_sse_connections", "Open SSE streams.", registry=self.registry)
         self.send_latency = Histogram(
             "helix_chunk_commit_to_send_seconds",
-            "Seconds from a chunk's commit (its publication) to its send, for chunks sent live.",
+            "Seconds from a chunk's commit (its publication) to its send, for chunks sent live; one "
+            "observation per group of chunks sent together (the oldest one's).",
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.clock = PublishClock()
         runtime.services.publish = self.clock.wrap(runtime.services.publish)
 
-    def chunk_sent(self, session_id: str, stored: StoredChunk, *, since: float) -> None:
-        """Record a sent chunk; ``since`` is when the connection started listening, so that chunks
-        published before it (replayed) are not counted."""
-        published = self.clock.published_at(session_id, stored.seq)
+    def chunks_sent(self, session_id: str, group: list[StoredChunk], *, since: float) -> None:
+        """Record a group of chunks just sent together (one or more): one observation, the oldest chunk's
+        time from publication to the end of the group's send. ``since`` is when the connection started
+        listening, so that chunks published before it (replayed) are not counted."""
+        published = self.clock.published_at(session_id, group[0].seq)
         if published is not None and published >= since:
             self.send_latency.observe(max(0.0, trio.current_time() - published))
 

@@ -103,7 +103,7 @@ async def _events(
                             yield b": heartbeat\n\n"
                             continue
                         yield wire.sse_event(stored)
-                        metrics.chunk_sent(session_id, stored, since=since)
+                        metrics.chunks_sent(session_id, [stored], since=since)
                         if not follow and stored.type in TERMINAL_TYPES:
                             if (await runtime.status(session_id)).run_id == stored.run_id:
                                 break

@@ -15,10 +15,11 @@ while a command is handled, so a command's answer comes before any chunk it caus
   refused command, invalid JSON, an unknown type or a binary frame; the connection stays open.
 
 Frames that are not chunks never carry a top-level ``seq``. Close codes: 1009 for a frame over
-``max_ws_frame_bytes``; 4008 when a frame could not be sent for ``ws_send_timeout`` seconds (the client
-stopped reading; it may reconnect from the seq after its last one); 1001 when the server shuts down; 1011
-when the stream broke. Refusals before the handshake (bad session id or ``fromSeq``, ``authorize``, more
-than ``max_websockets_per_session``) are plain HTTP answers with the usual JSON error body.
+``max_ws_frame_bytes``; 4008 when a frame could not be sent for ``ws_send_timeout`` seconds (up to a
+sixteenth more; the client stopped reading; it may reconnect from the seq after its last one); 1001 when
+the server shuts down; 1011 when the stream broke. Refusals before the handshake (bad session id or
+``fromSeq``, ``authorize``, more than ``max_websockets_per_session``) are plain HTTP answers with the
+usual JSON error body.
 
 Memory per connection is bounded: chunks are pulled from the runtime one at a time as the socket takes
 them; no queue grows for a slow client.
@@ -37,6 +38,7 @@ from stores import StoredChunk
 
 from ..errors import InvalidRequestError
 from ..runtime import check_session_id
+from ..watchdog import SilenceWatchdog
 from . import wire
 from .actions import ACTIONS, ActionRequest, perform
 from .errors import RouteNotFoundError, TooManyConnectionsError, error_payload
@@ -107,9 +109,10 @@ class _Connection:
         metrics = self.services.metrics
         with metrics.websocket_connections.track_inprogress(), metrics.clock.listening(self.session_id):
             since = trio.current_time()
-            async with self.services.runtime.subscribe(self.session_id, from_seq=from_seq) as chunks:
+            runtime = self.services.runtime
+            async with runtime.subscribe_batches(self.session_id, from_seq=from_seq) as batches:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._send_chunks, chunks, since, nursery.cancel_scope)
+                    nursery.start_soon(self._send_chunks, batches, since, nursery.cancel_scope)
                     try:
                         await self._serve_commands()
                     except _TooSlowError:
@@ -120,10 +123,6 @@ class _Connection:
 
     # -- server to client ------------------------------------------------------------------------
 
-    async def _send(self, text: str) -> None:
-        async with self._send_lock:
-            await self._send_locked(text)
-
     async def _send_locked(self, text: str) -> None:
         with trio.move_on_after(self.services.limits.ws_send_timeout) as scope:
             await self.websocket.send(text)
@@ -131,12 +130,23 @@ class _Connection:
             raise _TooSlowError
 
     async def _send_chunks(
-        self, chunks: AsyncIterator[StoredChunk], since: float, done: trio.CancelScope
+        self, batches: AsyncIterator[list[StoredChunk]], since: float, done: trio.CancelScope
     ) -> None:
+        # One watchdog for the connection's life, fed before each frame and paused between groups:
+        # a fresh cancel scope per frame cost more than the rest of our send path. The lock is taken
+        # once per group of chunks, so a command's answer still goes out before any chunk it caused.
+        watchdog = SilenceWatchdog(self.services.limits.ws_send_timeout, armed=False)
         try:
-            async for stored in chunks:
-                await self._send(stored.json)
-                self.services.metrics.chunk_sent(self.session_id, stored, since=since)
+            with watchdog.scope:
+                async for batch in batches:
+                    async with self._send_lock:
+                        for stored in batch:
+                            watchdog.feed()
+                            await self.websocket.send(stored.json)
+                        watchdog.pause()
+                    self.services.metrics.chunks_sent(self.session_id, batch, since=since)
+            if watchdog.scope.cancelled_caught:
+                raise _TooSlowError
         except _TooSlowError:
             await self.close(CLOSE_TOO_SLOW, "client too slow; reconnect with fromSeq=<last seq + 1>")
         except DirectoryClosedError:
