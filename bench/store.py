@@ -123,14 +123,10 @@ def write_step(store: SessionStore, step: int, head: int | None) -> int:
     return messages[-1].id
 
 
-def file_bytes(path: Path) -> int:
-    """The main file's size once the WAL is folded into it (a second connection; the store is idle)."""
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-    return path.stat().st_size
+def file_bytes(store: SessionStore) -> int:
+    """The main file's size once the WAL is folded into it (the store is idle)."""
+    store.fold_wal()
+    return store.path.stat().st_size
 
 
 def main() -> None:
@@ -159,7 +155,7 @@ def main() -> None:
                 step_ms.append((time.perf_counter() - start) * 1000)
                 heads[step] = head
                 if step in marks:
-                    sizes[step] = file_bytes(path)
+                    sizes[step] = file_bytes(store)
             result["bytes_per_step"] = {
                 str(n): round((sizes[n + window] - sizes[n]) / window) for n in lengths
             }

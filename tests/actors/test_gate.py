@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import trio.testing
 
 from actors import GateClosedError, OutputGate, TransactionHeldError
 from stores import SessionStore
+from tests.crash_image import query_after_crash
 
 
 @pytest.fixture
@@ -41,9 +41,8 @@ def fail(store: SessionStore) -> Sequence[str]:
 
 
 def visible_elsewhere(path: Path, key: str) -> bool:
-    """Whether ``key`` is committed, as seen by another connection to the file (the gate's promise)."""
-    with sqlite3.connect(path) as other:
-        return other.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is not None
+    """Whether ``key`` is committed: whether a crash right now would leave it (the gate's promise)."""
+    return bool(query_after_crash(path, "SELECT 1 FROM meta WHERE key = ?", (key,)))
 
 
 async def test_writes_queued_close_together_commit_in_one_transaction(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 from stores import ChunkDraft, NewMessage, SessionStore, UsageEntry
@@ -56,14 +54,10 @@ def count(store: SessionStore, table: str) -> int:
     return int(store._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def file_bytes(path: Path) -> int:
+def file_bytes(store: SessionStore) -> int:
     """Size of the main file once the WAL is folded into it (the store is idle, so nothing is lost)."""
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-    return path.stat().st_size
+    store.fold_wal()
+    return store.path.stat().st_size
 
 
 def test_checkpoints_point_at_messages_and_an_unchanged_state_is_stored_once(store: SessionStore) -> None:
@@ -89,11 +83,11 @@ def test_bytes_per_step_at_step_500_are_within_20_percent_of_step_10(store: Sess
         while step < start:
             step += 1
             head = write_step(store, step, head, {"notes": ["unchanged"]})
-        before = file_bytes(store.path)
+        before = file_bytes(store)
         for _ in range(window):
             step += 1
             head = write_step(store, step, head, {"notes": ["unchanged"]})
-        growth[start] = (file_bytes(store.path) - before) / window
+        growth[start] = (file_bytes(store) - before) / window
 
     assert growth[10] > 0
     assert abs(growth[500] - growth[10]) / growth[10] <= 0.20, growth

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stores import ChunkDraft, SessionStore
+from tests.crash_image import query_after_crash
 
 
 def drafts(n: int, run_id: str = "run-1", kind: str = "text_delta") -> list[ChunkDraft]:
@@ -20,11 +21,8 @@ def seqs(store: SessionStore) -> list[int]:
 
 
 def visible_to_another_connection(path: Path) -> int:
-    reader = sqlite3.connect(path)
-    try:
-        return int(reader.execute("SELECT count(*) FROM chunks").fetchone()[0])
-    finally:
-        reader.close()
+    """Chunks a crash right now would leave (the file and its WAL, recovered by a fresh connection)."""
+    return int(query_after_crash(path, "SELECT count(*) FROM chunks")[0][0])
 
 
 def test_chunks_appended_in_one_transaction_are_one_commit(store: SessionStore, commits: list[str]) -> None:

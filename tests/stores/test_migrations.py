@@ -52,9 +52,9 @@ def test_version_1_file_is_migrated_and_usage_rollup_is_backfilled_from_its_entr
     write_version_1_file(path)
 
     with SessionStore.open(path) as store:
-        assert user_version(path) == SCHEMA_VERSION
         rollup = store.usage.rollup()
         assert len(store.usage.entries()) == 5
+    assert user_version(path) == SCHEMA_VERSION
 
     assert rollup.total == UsageTotals(
         calls=5, input_tokens=187, output_tokens=35, cached_tokens=5, reasoning_tokens=3, duration_ms=871.75
