@@ -159,10 +159,10 @@ class OutputGate(Generic[T]):
         """Commit fire-and-forget writes as they arrive, until :meth:`close`. The directory runs this in
         the actor's nursery from activation until the actor stops."""
         while not self._closed:
+            # The first write of a batch wakes us; we run in the next scheduling round, after every task
+            # already runnable in this one, so the writes they queue meanwhile share this transaction.
             await self._wakeup.wait()
             self._wakeup = trio.Event()
-            # Yield once so that writes queued in the same scheduling round share this transaction.
-            await trio.lowlevel.checkpoint()
             self._flush()
 
     def close(self) -> None:
