@@ -26,7 +26,7 @@ from ..registry import AgentRegistry, AgentResolver
 from ..runtime import AgentRuntime
 from ..session_actor import RunFinished
 from ..status import RunInfo, SessionStatus
-from .bodies import Receive, Scope, Send, answer_early, read_body, replay
+from .bodies import Message, Receive, Scope, Send, answer_early, read_body, replay
 from .collector import tune_collector
 from .endpoints import check_endpoints
 from .hooks import CompleteContext, ExecutionState, ServerHooks, UsageStore
@@ -60,6 +60,7 @@ class AgentServer:
                 await answer_early(send, read, limits)
                 return
             receive = replay(read.body, receive)
+            send = _finishing_uncancelled(send)
         await self.app(scope, receive, send)  # type: ignore[arg-type]
 
     async def _open_in_app_nursery(self) -> None:
@@ -161,6 +162,26 @@ class AgentServer:
                 )
             except Exception as exc:
                 services.logger.error("the usage store raised", exc_info=exc)
+
+
+def _finishing_uncancelled(send: Send) -> Send:
+    """``send`` whose last message of a response (the final body) cannot be cancelled.
+
+    Hypercorn finishes the connection inside that call: it tells the app the stream closed (the
+    ``http.disconnect`` quart-trio waits for), then closes a ``Connection: close`` connection or arms
+    the keep-alive idle timer. quart-trio cancels the task sending the response as soon as it sees that
+    disconnect, so without the shield the close (or the timer) was cancelled half-way and the
+    connection stayed open until the client left. Hypercorn already shields the socket write itself, so
+    this never waits on a slow client longer than before."""
+
+    async def send_finishing_uncancelled(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            with trio.CancelScope(shield=True):
+                await send(message)
+        else:
+            await send(message)
+
+    return send_finishing_uncancelled
 
 
 def create_agent_server(
