@@ -104,6 +104,8 @@ class _Connection:
         self.session_id = session_id
         self._send_lock = trio.Lock()
         self._frame_started: float | None = None  # when the frame being sent began, if one is
+        self._frames_begun = 0
+        self._watching = False  # whether a _watch_sends task is running
 
     async def serve(self, from_seq: int) -> None:
         metrics = self.services.metrics
@@ -136,7 +138,6 @@ class _Connection:
         try:
             with trio.CancelScope() as sending:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._watch_sends, timeout, sending)
                     async for batch in batches:
                         # Uncontended (no command being handled), take the lock without the scheduling
                         # round trio.Lock.acquire spends: the send that follows yields anyway.
@@ -145,8 +146,14 @@ class _Connection:
                         except trio.WouldBlock:
                             await self._send_lock.acquire()
                         try:
+                            # No await between this check and the first frame's timestamp, so the
+                            # watcher cannot leave in between.
+                            if not self._watching:
+                                self._watching = True
+                                nursery.start_soon(self._watch_sends, timeout, sending)
                             for stored in batch:
                                 self._frame_started = trio.current_time()
+                                self._frames_begun += 1
                                 await self.websocket.send(stored.json)
                             self._frame_started = None
                         finally:
@@ -166,13 +173,20 @@ class _Connection:
     async def _watch_sends(self, timeout: float, sending: trio.CancelScope) -> None:
         """Cancel ``sending`` once a frame has been waiting ``timeout`` seconds for the client (checked
         every sixteenth of it). A timestamp per frame costs less than a cancel scope or a deadline move
-        per frame, which showed in profiles of many sessions streaming at once."""
+        per frame, which showed in profiles of many sessions streaming at once. The watcher leaves after
+        a quiet period (the next group starts it again), so an idle connection holds no task or timer."""
+        seen = -1
         while True:
             await trio.sleep(timeout / 16)
             started = self._frame_started
-            if started is not None and trio.current_time() - started >= timeout:
-                sending.cancel()
+            if started is not None:
+                if trio.current_time() - started >= timeout:
+                    sending.cancel()
+                    return
+            elif self._frames_begun == seen:
+                self._watching = False
                 return
+            seen = self._frames_begun
 
     async def close(self, code: int, reason: str) -> None:
         with trio.move_on_after(1.0):
