@@ -252,8 +252,8 @@ PROFILE_BUCKETS = (
     ("session activation (file create/open, fsync)", ("ActorHost._activate", "SessionStore.open")),
     ("output gate: SQLite transaction + chunk JSON", ("OutputGate._flush",)),
     ("WebSocket send: quart -> hypercorn -> wsproto -> socket", ("TrioWebsocket.send",)),
-    ("helix WS connection: send lock, per-frame timeout scope, metrics", ("_Connection._send",)),
     ("chunk feed (subscribe/wait)", ("AgentRuntime.subscribe", "ChunkFeed.")),
+    ("helix WS connection: send lock, send watcher, metrics", ("_Connection._send", "_Connection._watch")),
     ("run loop + scripted model", ("RunLoop.", "ScriptedAdapter.")),
     (
         "receive path (hypercorn read, commands)",
