@@ -21,8 +21,8 @@ the server shuts down; 1011 when the stream broke. Refusals before the handshake
 ``fromSeq``, ``authorize``, more than ``max_websockets_per_session``) are plain HTTP answers with the
 usual JSON error body.
 
-Memory per connection is bounded: chunks are pulled from the runtime one at a time as the socket takes
-them; no queue grows for a slow client.
+Memory per connection is bounded: chunks are pulled from the runtime as the socket takes them, in groups
+of what is available (at most a page of ``/history``); no queue grows for a slow client.
 """
 
 from __future__ import annotations
