@@ -18,6 +18,10 @@
   WebSocket on each of the same sessions, whose actors are already live (``per_idle_websocket_bytes``: the
   connection alone). For comparison, the same 1,000 idle WebSockets on the bare quart-trio endpoint
   (``bench.ceiling_app:app``): what Hypercorn and Quart spend before helix adds anything.
+- ``mass_hibernation``: 200 sessions that each streamed 300 chunks, one commit per chunk as a paced stream
+  makes, go idle together and the idle reaper hibernates them: the longest event-loop stall meanwhile
+  (every other session's chunks wait that long) and how long until every file was closed. Closing a file
+  folds its WAL into it with two fsyncs, which the runtime does in worker threads.
 
 Each in-process phase runs in its own process (``python bench/rest.py --phase NAME``), so one phase's heap
 does not blur another's RSS. Run alone: ``python bench/rest.py [--repeats 3]``; prints one JSON object.
@@ -47,6 +51,8 @@ LIVE = 1_000
 WEBSOCKETS = 1_000
 COLD_PASSES = 3
 COLD_SESSIONS = 400
+HIBERNATING = 200
+HIBERNATING_CHUNKS = 300
 
 
 def _runtime(data_dir: Path) -> Any:
@@ -121,7 +127,81 @@ async def phase_live_and_cold(root: Path, count: int = LIVE) -> dict[str, Any]:
     }
 
 
-PHASES = {"hibernated": phase_hibernated, "live_and_cold": phase_live_and_cold}
+class LoopLag:
+    """The event loop's longest stall: a task that asks to wake every millisecond records how late it woke.
+    A stall of the loop delays every session's chunks by as much."""
+
+    def __init__(self) -> None:
+        self.worst_s = 0.0
+
+    async def run(self) -> None:
+        import trio
+
+        while True:
+            asked = trio.current_time() + 0.001
+            await trio.sleep_until(asked)
+            self.worst_s = max(self.worst_s, trio.current_time() - asked)
+
+
+async def phase_hibernation(
+    root: Path, count: int = HIBERNATING, chunks: int = HIBERNATING_CHUNKS
+) -> dict[str, Any]:
+    """``count`` sessions each stream a ``chunks``-chunk answer, one commit per chunk as a paced stream
+    makes (a 1 ms model delay), and go idle together; the idle reaper then hibernates them in one sweep
+    (``idle_timeout``). Measured: the longest event-loop stall from the sweep until every file is closed,
+    and how long that took."""
+    import trio
+
+    from adapters import ScriptedAdapter
+    from bench.stream_app import answer
+    from helix import Agent, AgentRegistry
+    from helix.runtime import AgentRuntime
+
+    registry = AgentRegistry()
+    registry.register(Agent(name="streamer", system_prompt="Answer at length.", max_steps=2))
+    idle_timeout = 2.0
+    script = [{"text": answer(chunks)}]
+    runtime = AgentRuntime(
+        llm_adapter=lambda env, ctx: ScriptedAdapter(script, chars_per_chunk=8, delay=0.001),
+        agents=registry,
+        data_dir=root / "hibernation",
+        idle_timeout=idle_timeout,
+        max_live_actors=20_000,
+    )
+    names = [f"z-{i}" for i in range(count)]
+    async with runtime:
+
+        async def one(name: str) -> None:
+            result = await (await runtime.start(name, agent_type="streamer", message="hi")).result()
+            assert result.status == "completed", result
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(one, name)
+        idle_since = trio.current_time()
+        assert runtime.directory.statistics().live_actors == count
+        lag = LoopLag()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lag.run)
+            # Polled: the directory has no event for "every session hibernated", and 5 ms is finer than
+            # what is measured.
+            while runtime.directory.statistics().live_actors:  # noqa: ASYNC110
+                await trio.sleep(0.005)
+            done = trio.current_time()
+            nursery.cancel_scope.cancel()
+    return {
+        "sessions": count,
+        "chunks_per_session": chunks,
+        "longest_loop_stall_ms": round(lag.worst_s * 1000, 2),
+        "all_closed_after_sweep_ms": round((done - idle_since - idle_timeout) * 1000, 1),
+    }
+
+
+PHASES = {
+    "hibernated": phase_hibernated,
+    "live_and_cold": phase_live_and_cold,
+    "hibernation": phase_hibernation,
+}
 
 
 def _run_phase(name: str) -> Any:
@@ -227,6 +307,7 @@ def bench_rest(workdir: Path, *, repeats: int, live_repeats: int = 1, ws_repeats
     live = [in_child("live_and_cold") for _ in range(live_repeats)]
     cold = [one for x in live for one in x["cold_activation_ms"]]
     sockets = [bench_idle_websockets(workdir / f"ws{i}") for i in range(ws_repeats)]
+    hibernating = [in_child("hibernation") for _ in range(live_repeats)]
     return {
         "repeats": {
             "hibernated": repeats,
@@ -250,6 +331,12 @@ def bench_rest(workdir: Path, *, repeats: int, live_repeats: int = 1, ws_repeats
         "ceiling_rss_bytes_per_idle_websocket": summary(
             [s["ceiling_per_idle_websocket_bytes"] for s in sockets], 0
         ),
+        "mass_hibernation": {
+            "sessions": HIBERNATING,
+            "chunks_per_session": HIBERNATING_CHUNKS,
+            "longest_loop_stall_ms": summary([h["longest_loop_stall_ms"] for h in hibernating], 2),
+            "all_closed_after_sweep_ms": summary([h["all_closed_after_sweep_ms"] for h in hibernating], 1),
+        },
     }
 
 

@@ -348,6 +348,17 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
+        hibernation = r.get("mass_hibernation")
+        if hibernation:
+            rows.append(
+                (
+                    f"rest: {hibernation['sessions']} sessions hibernate at once: longest loop stall ms"
+                    " | all closed after ms",
+                    f"{_spread(hibernation['longest_loop_stall_ms'], '.1f')} | "
+                    f"{_spread(hibernation['all_closed_after_sweep_ms'], '.0f')}",
+                    "",
+                )
+            )
     for goal in results.get("goals", []):
         rows.append(
             (goal["name"], goal["value"], f"goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'}")

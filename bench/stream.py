@@ -590,6 +590,7 @@ def bench_paced(
         "chunks_per_session": samples[0]["chunks_per_session"],
         "target_chunks_per_s": round(sessions * (chunks + 5) / duration, 1),
         "p99_ms": summary([s["latency_ms"]["p99"] for s in samples], 2),
+        "p99_ms_by_run": [s["latency_ms"]["p99"] for s in samples],
         "p50_ms": summary([s["latency_ms"]["p50"] for s in samples], 2),
         "max_ms": summary([s["latency_ms"]["max"] for s in samples], 2),
         "delivered_chunks_per_s": summary([s["delivered_chunks_per_s"] for s in samples], 1),

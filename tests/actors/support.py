@@ -4,12 +4,14 @@ every instance, and runs messages that are async functions of the actor."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 from actors import Actor, ActorContext, ActorDirectory, ActorLimits, open_directory
 
@@ -85,3 +87,20 @@ async def scripted_directory(
         **({"clock": trio.current_time} if mock_clock else {}),
     ) as directory:
         yield directory
+
+
+async def closes_finished(real_seconds: float = 10.0) -> None:
+    """Wait until the stores of stopping actors are closed, without moving a MockClock.
+
+    A stopping actor closes its store in a worker thread. Trio's autojump clock counts a task waiting for
+    a thread as blocked, so mock time runs on while the close takes real time: a test that asserts on what
+    eviction finished (the file unlocked, the actor gone) waits here first. Spinning on checkpoints keeps
+    the loop busy, so the clock stands still; ``real_seconds`` bounds the wait in real time.
+    """
+    limiter = trio.to_thread.current_default_thread_limiter()
+    give_up = time.monotonic() + real_seconds
+    while limiter.borrowed_tokens:
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"worker threads still busy after {real_seconds} s")
+        await trio.lowlevel.checkpoint()
+    await trio.testing.wait_all_tasks_blocked()

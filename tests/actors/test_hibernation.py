@@ -12,7 +12,7 @@ import trio.testing
 from actors import ActorDirectory
 from stores import SessionStore, file_for_name
 
-from .support import Journal, ScriptedActor, scripted_directory
+from .support import Journal, ScriptedActor, closes_finished, scripted_directory
 
 
 async def test_idle_actor_is_evicted_after_idle_timeout_and_not_before(
@@ -26,6 +26,7 @@ async def test_idle_actor_is_evicted_after_idle_timeout_and_not_before(
         assert directory.is_live("idle")
         await trio.sleep_until(start + 61.0)
         assert not directory.is_live("idle")
+        await closes_finished()
         stats = directory.statistics()
         assert (stats.live_actors, stats.hibernated_actors, stats.evictions) == (0, 1, 1)
         assert journal.shutdowns == [("idle", "idle")]
@@ -178,3 +179,30 @@ async def test_eviction_commits_queued_gate_writes_before_closing_the_store(
     assert delivered == [["idle"]]
     with SessionStore.open(file_for_name(data_dir, "leaving")) as store:
         assert store.get_meta("farewell") == "idle"
+
+
+async def test_message_for_an_actor_whose_file_is_closing_reactivates_it_after_the_close(
+    data_dir: Path, journal: Journal
+) -> None:
+    # Real clock: the store of an evicted actor closes in a worker thread, and messages that arrive
+    # meanwhile must wait for the file to be unlocked, then reach a new activation in order.
+    async with scripted_directory(data_dir, journal, mock_clock=False) as directory:
+        for round_ in range(20):
+            name = f"busy-{round_ % 4}"
+            await directory.call(name, "before")
+            evicted: list[bool] = []
+
+            async def evict(name: str, evicted: list[bool]) -> None:
+                evicted.append(await directory.evict(name))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(evict, name, evicted)
+                await trio.testing.wait_all_tasks_blocked()  # the host is stopping: its file is closing
+                assert not directory.is_live(name)
+                assert await directory.call(name, "after") == "after"
+            assert evicted == [True]
+            assert directory.is_live(name)
+        stats = directory.statistics()
+        assert stats.activation_failures == 0
+        assert stats.activations == 4 + 20  # four first activations, then one after each eviction
+    assert [m for _, m in journal.handled] == ["before", "after"] * 20
