@@ -219,9 +219,12 @@ class RunLoop:
             )
 
         with trio.fail_after(self.ctx.step_timeout):
-            async with trio.open_nursery() as nursery:
-                for index, call in enumerate(calls):
-                    nursery.start_soon(run_one, index, call)
+            if len(calls) == 1:
+                await run_one(0, calls[0])  # nothing to run beside it: no nursery, no task to schedule
+            else:
+                async with trio.open_nursery() as nursery:
+                    for index, call in enumerate(calls):
+                        nursery.start_soon(run_one, index, call)
         messages = [
             Message(role="tool", content=content, tool_call_id=call.id)
             for call, (content, _, _) in zip(calls, outputs, strict=True)
