@@ -27,6 +27,15 @@ def test_new_file_is_created_in_wal_mode_at_the_current_schema_version(store_pat
     assert raw(store_path, "PRAGMA user_version") == SCHEMA_VERSION
 
 
+def test_open_session_keeps_its_wal_index_in_memory_so_there_is_no_shm_file(store_path: Path) -> None:
+    for _ in ("new file", "reopened file"):
+        with SessionStore.open(store_path) as store:
+            store.set_name("support/42")
+            siblings = sorted(p.name for p in store_path.parent.iterdir())
+            assert siblings == ["session.sqlite3", "session.sqlite3-wal"]
+        assert sorted(p.name for p in store_path.parent.iterdir()) == ["session.sqlite3"]
+
+
 def test_name_and_alarm_survive_reopening(store_path: Path) -> None:
     with SessionStore.open(store_path) as store:
         store.set_name("support/42")
