@@ -89,8 +89,7 @@ class SessionStore:
             if _file_key(path) in _HELD:
                 raise SessionLockedError(path)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = _open_creating_parents(path)
             except OSError as exc:
                 raise StoreFileError(path, exc.strerror or str(exc)) from exc
             try:
@@ -100,11 +99,12 @@ class SessionStore:
                 raise SessionLockedError(path) from None
             try:
                 key = _fd_key(fd)
-                if os.fstat(fd).st_size == 0:
+                fresh = os.fstat(fd).st_size == 0
+                if fresh:
                     # A new session: lay down a file that already has the current schema, instead of running
                     # every migration on it (a third of a new session's cost).
                     os.write(fd, _empty_file_image())
-                connection = _connect(path)
+                connection = _connect(path, fresh=fresh)
                 try:
                     store = cls(path, connection, fd)
                     store.chunks.load_next_seq()
@@ -228,7 +228,18 @@ def _empty_file_image() -> bytes:
         return path.read_bytes()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _open_creating_parents(path: Path) -> int:
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        # The first session of its bucket directory. Only then: a mkdir per open cost a system call
+        # (and a raised FileExistsError) on every activation.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o600)
+
+
+def _connect(path: Path, *, fresh: bool = False) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transaction boundaries are exactly ours.
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -242,10 +253,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         # Set before the first read: a read in WAL mode without it creates and maps a -shm file, which
         # the connection then keeps using (a third of the CPU of opening a new session file).
         db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        # A fresh file is our own image: at the current schema and in WAL mode already.
+        version = SCHEMA_VERSION if fresh else int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise SchemaTooNewError(path, version, SCHEMA_VERSION)
-        if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+        if not fresh and db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
             raise StoreFileError(path, "could not switch the file to WAL mode")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=OFF")
