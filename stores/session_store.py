@@ -13,15 +13,14 @@ calls them from its own task. Writes made inside one ``with store.transaction():
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 from .checkpoints import CheckpointLog
 from .chunks import ChunkLog
@@ -143,33 +142,19 @@ class SessionStore:
 
     # -- transactions ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> _Transaction:
         """Group writes into one commit. Nested use joins the outer transaction. On an exception the
         whole transaction rolls back and the chunk sequence is restored to what the file holds."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        return _Transaction(self)
+
+    def _roll_back(self) -> None:
         try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            try:
-                # After some errors (a full disk, an I/O error) SQLite has rolled back already, and a
-                # second ROLLBACK would raise and hide the original error.
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-            finally:
-                self.chunks.load_next_seq()
-            raise
+            # After some errors (a full disk, an I/O error) SQLite has rolled back already, and a
+            # second ROLLBACK would raise and hide the original error.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
         finally:
-            self._depth = 0
+            self.chunks.load_next_seq()
 
     @property
     def in_transaction(self) -> bool:
@@ -216,6 +201,45 @@ class SessionStore:
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``'s answer: ``"ok"`` for a sound file."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+class _Transaction:
+    """``SessionStore.transaction()``'s context manager. A class, not ``@contextlib.contextmanager``: every
+    commit enters one, and a generator-based one costs several times as much to enter and leave."""
+
+    __slots__ = ("_outermost", "_store")
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+        self._outermost = False
+
+    def __enter__(self) -> None:
+        store = self._store
+        if store._depth:
+            store._depth += 1
+            return
+        store._db.execute("BEGIN IMMEDIATE")
+        store._depth = 1
+        self._outermost = True
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        store = self._store
+        if not self._outermost:
+            store._depth -= 1
+            return
+        try:
+            if exc_type is None:
+                try:
+                    store._db.execute("COMMIT")
+                except BaseException:
+                    store._roll_back()
+                    raise
+            else:
+                store._roll_back()
+        finally:
+            store._depth = 0
 
 
 @functools.cache
