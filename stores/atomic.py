@@ -9,6 +9,7 @@ committed."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from types import TracebackType
 
 
@@ -29,22 +30,34 @@ class _Atomically:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if not self._own:
-            return
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._roll_back()
-                raise
-        else:
-            self._roll_back()
+        if self._own:
+            end_transaction(self._db, failed=exc_type is not None)
 
-    def _roll_back(self) -> None:
+
+def end_transaction(
+    db: sqlite3.Connection, *, failed: bool, after_rollback: Callable[[], None] | None = None
+) -> None:
+    """Commit the open transaction, or roll it back if ``failed`` or if the COMMIT raises (then
+    re-raised); ``after_rollback`` runs after a rollback."""
+    if not failed:
+        try:
+            db.execute("COMMIT")
+            return
+        except BaseException:
+            _roll_back(db, after_rollback)
+            raise
+    _roll_back(db, after_rollback)
+
+
+def _roll_back(db: sqlite3.Connection, after_rollback: Callable[[], None] | None) -> None:
+    try:
         # SQLite has already rolled back by itself after some errors (a full disk, an I/O error); a
         # second ROLLBACK would raise and hide the original error.
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    finally:
+        if after_rollback is not None:
+            after_rollback()
 
 
 def atomically(db: sqlite3.Connection) -> _Atomically:

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from .atomic import end_transaction
 from .checkpoints import CheckpointLog
 from .chunks import ChunkLog
 from .errors import SchemaTooNewError, SessionLockedError, StoreFileError
@@ -147,15 +148,6 @@ class SessionStore:
         whole transaction rolls back and the chunk sequence is restored to what the file holds."""
         return _Transaction(self)
 
-    def _roll_back(self) -> None:
-        try:
-            # After some errors (a full disk, an I/O error) SQLite has rolled back already, and a
-            # second ROLLBACK would raise and hide the original error.
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-        finally:
-            self.chunks.load_next_seq()
-
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
@@ -230,14 +222,8 @@ class _Transaction:
             store._depth -= 1
             return
         try:
-            if exc_type is None:
-                try:
-                    store._db.execute("COMMIT")
-                except BaseException:
-                    store._roll_back()
-                    raise
-            else:
-                store._roll_back()
+            # A rolled-back transaction may have taken chunk numbers: re-read the next one from the file.
+            end_transaction(store._db, failed=exc_type is not None, after_rollback=store.chunks.load_next_seq)
         finally:
             store._depth = 0
 
