@@ -159,7 +159,7 @@ class ActorHost:
                 created = not self.path.exists()
                 # Synchronous on purpose: opening a WAL file takes well under a millisecond, less than a
                 # hop to a worker thread would, and cold activation latency is what users feel.
-                store = SessionStore.open(self.path)
+                store = SessionStore.open(self.path, name=self.name)
             except Exception as exc:
                 self._activation_failed(exc)
                 return

@@ -36,6 +36,15 @@ def test_open_session_keeps_its_wal_index_in_memory_so_there_is_no_shm_file(stor
         assert sorted(p.name for p in store_path.parent.iterdir()) == ["session.sqlite3"]
 
 
+def test_a_name_given_to_open_is_recorded_only_by_the_open_that_creates_the_file(store_path: Path) -> None:
+    with SessionStore.open(store_path, name="support/42") as store:
+        assert store.name == "support/42"
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL for commits
+    assert raw(store_path, "SELECT value FROM meta WHERE key = 'name'") == "support/42"
+    with SessionStore.open(store_path, name="someone-else") as store:
+        assert store.name == "support/42"
+
+
 def test_name_and_alarm_survive_reopening(store_path: Path) -> None:
     with SessionStore.open(store_path) as store:
         store.set_name("support/42")
