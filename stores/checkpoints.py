@@ -51,8 +51,9 @@ def _row(row: tuple[Any, ...]) -> Checkpoint:
 
 
 class CheckpointLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, writes: sqlite3.Cursor) -> None:
         self._db = db
+        self._writes = writes
 
     # -- states ----------------------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ class CheckpointLog:
         row = self._db.execute("SELECT id FROM states WHERE hash = ?", (digest,)).fetchone()
         if row is not None:
             return int(row[0])
-        cursor = self._db.execute("INSERT INTO states(hash, body) VALUES (?, ?)", (digest, body))
+        cursor = self._writes.execute("INSERT INTO states(hash, body) VALUES (?, ?)", (digest, body))
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
@@ -97,7 +98,7 @@ class CheckpointLog:
             status=status,
             created_at=time.time(),
         )
-        self._db.execute(
+        self._writes.execute(
             f"INSERT INTO checkpoints({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 checkpoint.id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import codec
 from .atomic import atomically
@@ -29,8 +29,13 @@ class ChunkDraft:
     payload: Mapping[str, Any]
 
 
-@dataclass(frozen=True, kw_only=True)
-class StoredChunk:
+class StoredChunk(NamedTuple):
+    """A committed chunk: its ``seq``, run, type and the exact JSON text clients receive.
+
+    A named tuple rather than a dataclass: it is made once per chunk (and again wherever a chunk is read
+    back), and :meth:`fields` gives the plain tuple the live feeds keep, which the garbage collector
+    stops tracking (see :mod:`helix.feed`)."""
+
     seq: int
     run_id: str
     type: str
@@ -40,10 +45,15 @@ class StoredChunk:
         value: dict[str, Any] = codec.loads(self.json)
         return value
 
+    def fields(self) -> tuple[int, str, str, str]:
+        """The chunk as a plain tuple (``StoredChunk._make`` turns it back)."""
+        return (self.seq, self.run_id, self.type, self.json)
+
 
 class ChunkLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, writes: sqlite3.Cursor) -> None:
         self._db = db
+        self._writes = writes
         self._next_seq = 1
 
     def load_next_seq(self) -> None:
@@ -72,12 +82,12 @@ class ChunkLog:
                 {"seq": seq, "runId": draft.run_id, "type": draft.type, "ts": draft.ts, **draft.payload}
             )
             rows.append((seq, draft.run_id, draft.type, draft.ts, body))
-            stored.append(StoredChunk(seq=seq, run_id=draft.run_id, type=draft.type, json=body))
+            stored.append(StoredChunk(seq, draft.run_id, draft.type, body))
             seq += 1
         if not rows:
             return stored
-        with atomically(self._db):
-            self._db.executemany(
+        with atomically(self._writes):
+            self._writes.executemany(
                 "INSERT INTO chunks(seq, run_id, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows
             )
         self._next_seq = seq
@@ -86,7 +96,7 @@ class ChunkLog:
     def read(self, from_seq: int = 1, limit: int = 1000) -> list[StoredChunk]:
         """Up to ``limit`` chunks with ``seq >= from_seq``, in order."""
         return [
-            StoredChunk(seq=row[0], run_id=row[1], type=row[2], json=row[3])
+            StoredChunk._make(row)
             for row in self._db.execute(
                 "SELECT seq, run_id, type, body FROM chunks WHERE seq >= ? ORDER BY seq LIMIT ?",
                 (max(from_seq, 1), limit),
@@ -95,7 +105,7 @@ class ChunkLog:
 
     def for_run(self, run_id: str) -> list[StoredChunk]:
         return [
-            StoredChunk(seq=row[0], run_id=row[1], type=row[2], json=row[3])
+            StoredChunk._make(row)
             for row in self._db.execute(
                 "SELECT seq, run_id, type, body FROM chunks WHERE run_id = ? ORDER BY seq", (run_id,)
             )

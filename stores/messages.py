@@ -71,8 +71,9 @@ def _stored_message(
 
 
 class MessageTree:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, writes: sqlite3.Cursor) -> None:
         self._db = db
+        self._writes = writes
 
     def append(self, parent_id: int | None, messages: Sequence[NewMessage]) -> list[StoredMessage]:
         """Append ``messages`` as a chain below ``parent_id`` (``None``: a new root). Returns them stored;
@@ -82,10 +83,10 @@ class MessageTree:
             raise ValueError(f"cannot append below message {parent_id}: no such message")
         stored: list[StoredMessage] = []
         now = time.time()
-        with atomically(self._db):
+        with atomically(self._writes):
             for message in messages:
                 tool_calls = tuple(dict(call) for call in message.tool_calls)
-                cursor = self._db.execute(
+                cursor = self._writes.execute(
                     "INSERT INTO messages(parent_id, role, content, tool_calls, tool_call_id, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (

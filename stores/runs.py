@@ -62,8 +62,9 @@ def _row(row: tuple[Any, ...]) -> RunRecord:
 
 
 class RunTable:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, writes: sqlite3.Cursor) -> None:
         self._db = db
+        self._writes = writes
 
     def create(
         self,
@@ -81,7 +82,7 @@ class RunTable:
         """Record a new run. ``start_head_id``/``start_state_id`` are the conversation head and state it
         started from (what ``retry from_start`` restores); ``first_seq`` is the seq of its first chunk."""
         now = time.time()
-        self._db.execute(
+        self._writes.execute(
             "INSERT INTO runs(id, agent_type, status, created_at, updated_at, mode, from_checkpoint_id,"
             " start_head_id, start_state_id, first_seq, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, agent_type, status, now, now, mode, from_checkpoint_id, start_head_id, start_state_id,
@@ -100,7 +101,7 @@ class RunTable:
             raise TypeError(f"cannot update run fields {sorted(unknown)}")
         values = [codec.dumps(v) if k in _JSON_FIELDS and v is not None else v for k, v in fields.items()]
         assignments = "".join(f"{name} = ?, " for name in fields)
-        self._db.execute(
+        self._writes.execute(
             f"UPDATE runs SET {assignments}updated_at = ? WHERE id = ?", (*values, time.time(), run_id)
         )
 

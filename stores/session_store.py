@@ -62,14 +62,17 @@ class SessionStore:
     def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int) -> None:
         self.path = path
         self._db = connection
+        # Writes and one-row reads share one cursor (see stores.atomic); closed before the connection,
+        # as a cursor holding a statement would keep the file open and locked past close().
+        self._writes = writes = connection.cursor()
         self._lock_fd = lock_fd
         self._depth = 0
         self._key: tuple[int, int] = (-1, -1)
-        self.messages = MessageTree(connection)
-        self.checkpoints = CheckpointLog(connection)
-        self.chunks = ChunkLog(connection)
-        self.runs = RunTable(connection)
-        self.usage = UsageLedger(connection)
+        self.messages = MessageTree(connection, writes)
+        self.checkpoints = CheckpointLog(connection, writes)
+        self.chunks = ChunkLog(connection, writes)
+        self.runs = RunTable(connection, writes)
+        self.usage = UsageLedger(connection, writes)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class SessionStore:
         if self._lock_fd < 0:
             return
         try:
+            self._writes.close()
             self._db.close()
         finally:
             with _HELD_LOCK:
@@ -163,9 +167,9 @@ class SessionStore:
 
     def set_meta(self, key: str, value: str | None) -> None:
         if value is None:
-            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            self._writes.execute("DELETE FROM meta WHERE key = ?", (key,))
         else:
-            self._db.execute(
+            self._writes.execute(
                 "INSERT INTO meta(key, value) VALUES (?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
@@ -227,7 +231,7 @@ class _Transaction:
         if store._depth:
             store._depth += 1
             return
-        store._db.execute("BEGIN IMMEDIATE")
+        store._writes.execute("BEGIN IMMEDIATE")
         store._depth = 1
         self._outermost = True
 
@@ -240,7 +244,9 @@ class _Transaction:
             return
         try:
             # A rolled-back transaction may have taken chunk numbers: re-read the next one from the file.
-            end_transaction(store._db, failed=exc_type is not None, after_rollback=store.chunks.load_next_seq)
+            end_transaction(
+                store._writes, failed=exc_type is not None, after_rollback=store.chunks.load_next_seq
+            )
         finally:
             store._depth = 0
 

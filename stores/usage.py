@@ -54,20 +54,21 @@ class UsageRollup:
 
 
 class UsageLedger:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, writes: sqlite3.Cursor) -> None:
         self._db = db
+        self._writes = writes
 
     def add(self, entry: UsageEntry) -> None:
         """Record ``entry`` and fold it into the rollup, in one commit (the caller's transaction if open)."""
         counts = tuple(getattr(entry, name) for name in COUNTERS)
-        with atomically(self._db):
-            self._db.execute(
+        with atomically(self._writes):
+            self._writes.execute(
                 "INSERT INTO usage_entries(run_id, kind, model, name, input_tokens, output_tokens,"
                 " cached_tokens, reasoning_tokens, duration_ms, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (entry.run_id, entry.kind, entry.model, entry.name, *counts, entry.created_at),
             )
-            self._db.execute(
+            self._writes.execute(
                 "INSERT INTO usage_rollup(kind, model, calls, input_tokens, output_tokens, cached_tokens,"
                 " reasoning_tokens, duration_ms) VALUES (?, ?, 1, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(kind, model) DO UPDATE SET calls = calls + 1,"
