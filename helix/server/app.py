@@ -27,7 +27,7 @@ from ..runtime import AgentRuntime
 from ..session_actor import RunFinished
 from ..status import RunInfo, SessionStatus
 from .bodies import Message, Receive, Scope, Send, answer_early, read_body, replay
-from .collector import tune_collector
+from .collector import collect_when_idle, tune_collector
 from .endpoints import check_endpoints
 from .hooks import CompleteContext, ExecutionState, ServerHooks, UsageStore
 from .metrics import ServerMetrics
@@ -66,19 +66,21 @@ class AgentServer:
     async def _open_in_app_nursery(self) -> None:
         self._stop, self._stopped = trio.Event(), trio.Event()
         await self.app.nursery.start(self._serve_runtime)
-        if self.tune_gc:
-            tune_collector()
 
     async def _serve_runtime(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         assert self._stop is not None and self._stopped is not None
         try:
-            async with self.runtime:
+            async with self.runtime, trio.open_nursery() as nursery:
+                if self.tune_gc:
+                    tune_collector()
+                    nursery.start_soon(collect_when_idle, self.runtime)
                 self.services.accepting = True
                 task_status.started()
                 try:
                     await self._stop.wait()
                 finally:
                     self.services.accepting = False
+                    nursery.cancel_scope.cancel()
         finally:
             self._stopped.set()
 

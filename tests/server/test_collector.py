@@ -1,14 +1,23 @@
 """Serving tunes the process's garbage collector (helix.server.collector); in-process use and
-``tune_gc=False`` leave it alone. Each case runs in a fresh interpreter, as the settings are per process."""
+``tune_gc=False`` leave it alone. Those cases run in a fresh interpreter, as the settings are per process.
+The idle collection runs against a stand-in runtime, with automatic collection off so only it can free
+the garbage."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import trio
+import trio.testing
+
+from helix.server.collector import IDLE_POLL_SECONDS, collect_when_idle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,3 +79,64 @@ def test_the_collector_is_left_alone_without_tuning_or_http(tmp_path: Path, tune
     seen = run(tmp_path, tune, mode)
     assert seen["threshold"] == seen["before"]
     assert seen["frozen"] == 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+class _FakeRuntime:
+    """What collect_when_idle reads of a runtime: runs executing now and chunks committed so far."""
+
+    def __init__(self) -> None:
+        self.runs_active = 0
+        self.hub = SimpleNamespace(chunks_published=0)
+
+
+def _garbage_past_the_young_generation() -> weakref.ref[_Cycle]:
+    cycle = _Cycle()
+    gc.collect(0)  # survives a young pass: only an older generation's pass can free it now
+    return weakref.ref(cycle)
+
+
+@pytest.fixture
+def automatic_collection_off():
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def test_an_idle_server_frees_garbage_the_thresholds_would_leave(
+    autojump_clock: trio.testing.MockClock, automatic_collection_off: None
+):
+    runtime = _FakeRuntime()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect_when_idle, runtime)
+        garbage = _garbage_past_the_young_generation()
+        await trio.sleep(IDLE_POLL_SECONDS * 2.5)
+        assert garbage() is None
+        nursery.cancel_scope.cancel()
+
+
+async def test_no_full_collection_while_a_run_executes_or_chunks_are_committed(
+    autojump_clock: trio.testing.MockClock, automatic_collection_off: None
+):
+    runtime = _FakeRuntime()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect_when_idle, runtime)
+        garbage = _garbage_past_the_young_generation()
+        runtime.runs_active = 1
+        await trio.sleep(IDLE_POLL_SECONDS * 4)
+        assert garbage() is not None
+        await trio.sleep(IDLE_POLL_SECONDS / 2)  # from here on, act half-way between two looks
+        runtime.runs_active = 0
+        for _ in range(4):  # a chunk committed in every interval (a run's last chunks, say)
+            runtime.hub.chunks_published += 1
+            await trio.sleep(IDLE_POLL_SECONDS)
+        assert garbage() is not None
+        await trio.sleep(IDLE_POLL_SECONDS * 2.5)
+        assert garbage() is None
+        nursery.cancel_scope.cancel()
