@@ -33,6 +33,12 @@ from .ids import ActorId, id_from_name
 from .mailbox import Envelope, MailboxClosedError, Reply
 from .stats import DirectoryStatistics
 
+# Hibernating stores close in worker threads (ActorHost._finish), one at a time while serving: 200 closes
+# at once (each ending in fsyncs) stalled the streaming sessions' commits and the loop for up to 16 ms, one
+# at a time for under 3 ms (bench/rest.py --phase hibernation). At shutdown nothing else waits on them.
+CLOSES_AT_ONCE_SERVING = 1
+CLOSES_AT_ONCE_SHUTTING_DOWN = 16
+
 logger = logging.getLogger("actors")
 
 
@@ -83,6 +89,7 @@ class ActorDirectory:
         self.data_dir = data_dir
         self.limits = limits
         self.clock = clock
+        self.closing_files = trio.CapacityLimiter(CLOSES_AT_ONCE_SERVING)
         self._factory = actor_factory
         self._nursery = nursery
         self._hosts: dict[ActorId, ActorHost] = {}
@@ -388,6 +395,7 @@ class ActorDirectory:
 
     async def _shutdown(self) -> None:
         self._closing = True
+        self.closing_files.total_tokens = CLOSES_AT_ONCE_SHUTTING_DOWN
         if self._services is not None:
             self._services.cancel(reason="actor directory shutting down")
         hosts = list(self._hosts.values())

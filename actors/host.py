@@ -67,6 +67,7 @@ class HostOwner(Protocol):
     """What a host reports to, and asks of, its directory."""
 
     clock: Callable[[], float]
+    closing_files: trio.CapacityLimiter  # worker threads the hosts' store closes may use at once
 
     def host_store_opened(self, host: ActorHost, *, created: bool) -> None: ...
     def host_activated(self, host: ActorHost) -> None: ...
@@ -301,16 +302,18 @@ class ActorHost:
         The store closes in a worker thread: closing folds the WAL into the file with two fsyncs (about
         6 ms for a session that streamed 900 chunks), and a reaper that hibernates a few hundred sessions
         at once would otherwise stall every other session for as long (``bench/rest.py``,
-        ``mass_hibernation``). The file stays locked until the close is done, so a new activation of this
-        session waits for ``stopped`` as before. Runs shielded (the directory runs hosts shielded); a worker
-        thread cannot be cancelled anyway."""
+        ``mass_hibernation``). The closes share the directory's ``closing_files`` limiter, one at a time
+        while serving: each ends in fsyncs, and dozens of them at once also slowed the commits of the
+        sessions still streaming. The file stays locked until the close is done, so a new activation of
+        this session waits for ``stopped`` as before. Runs shielded (the directory runs hosts shielded); a
+        worker thread cannot be cancelled anyway."""
         actor, store = self.actor, self.store
         try:
             if actor is not None:
                 actor.gate.close()
         finally:
             if store is not None:
-                await trio.to_thread.run_sync(store.close)
+                await trio.to_thread.run_sync(store.close, limiter=self._owner.closing_files)
         if self.state is HostState.ACTIVATING and self.failure is None:
             self.failure = ActorStoppedError(self.name, self.stop_reason or "cancelled during activation")
         error = self.failure or ActorStoppedError(self.name, self.stop_reason or "stopped")

@@ -89,7 +89,7 @@ async def scripted_directory(
         yield directory
 
 
-async def closes_finished(real_seconds: float = 10.0) -> None:
+async def closes_finished(directory: ActorDirectory, real_seconds: float = 10.0) -> None:
     """Wait until the stores of stopping actors are closed, without moving a MockClock.
 
     A stopping actor closes its store in a worker thread. Trio's autojump clock counts a task waiting for
@@ -97,9 +97,9 @@ async def closes_finished(real_seconds: float = 10.0) -> None:
     eviction finished (the file unlocked, the actor gone) waits here first. Spinning on checkpoints keeps
     the loop busy, so the clock stands still; ``real_seconds`` bounds the wait in real time.
     """
-    limiter = trio.to_thread.current_default_thread_limiter()
+    limiter = directory.closing_files
     give_up = time.monotonic() + real_seconds
-    while limiter.borrowed_tokens:
+    while limiter.borrowed_tokens or limiter.statistics().tasks_waiting:
         if time.monotonic() > give_up:
             raise TimeoutError(f"worker threads still busy after {real_seconds} s")
         await trio.lowlevel.checkpoint()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import threading
+import time
 import weakref
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -26,7 +29,7 @@ async def test_idle_actor_is_evicted_after_idle_timeout_and_not_before(
         assert directory.is_live("idle")
         await trio.sleep_until(start + 61.0)
         assert not directory.is_live("idle")
-        await closes_finished()
+        await closes_finished(directory)
         stats = directory.statistics()
         assert (stats.live_actors, stats.hibernated_actors, stats.evictions) == (0, 1, 1)
         assert journal.shutdowns == [("idle", "idle")]
@@ -206,3 +209,37 @@ async def test_message_for_an_actor_whose_file_is_closing_reactivates_it_after_t
         assert stats.activation_failures == 0
         assert stats.activations == 4 + 20  # four first activations, then one after each eviction
     assert [m for _, m in journal.handled] == ["before", "after"] * 20
+
+
+async def test_hibernating_actors_close_their_files_one_at_a_time_and_shutdown_closes_the_rest(
+    autojump_clock: trio.testing.MockClock, data_dir: Path, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A close ends in fsyncs; many at once slowed every session still streaming. Count the closes that
+    # overlap, each made slow enough (in its worker thread) that unlimited ones would.
+    lock = threading.Lock()
+    closing, most_at_once = [0], [0]
+    real_close = SessionStore.close
+
+    def slow_close(store: SessionStore) -> None:
+        with lock:
+            closing[0] += 1
+            most_at_once[0] = max(most_at_once[0], closing[0])
+        time.sleep(0.01)
+        real_close(store)
+        with lock:
+            closing[0] -= 1
+
+    monkeypatch.setattr(SessionStore, "close", slow_close)
+    async with scripted_directory(data_dir, journal, idle_timeout=60.0) as directory:
+        for i in range(6):
+            await directory.call(f"idle-{i}", "hello")
+        await trio.sleep(61)  # all six go idle together and hibernate in one sweep
+        await closes_finished(directory)
+        assert directory.statistics().hibernated_actors == 6
+        assert most_at_once == [1]
+        for i in range(6):
+            await directory.call(f"busy-{i}", "hello")
+    assert closing == [0]  # shutdown waited for every close
+    for name in [f"{kind}-{i}" for kind in ("idle", "busy") for i in range(6)]:
+        with SessionStore.open(file_for_name(data_dir, name)) as store:  # opens: the lock was released
+            assert store.name == name
