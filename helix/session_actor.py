@@ -128,7 +128,7 @@ class SessionActor(Actor):
     # -- commands --------------------------------------------------------------------------------
 
     async def _start(self, command: StartCommand) -> RunInfo:
-        self._require_idle("start")
+        await self._require_idle("start")
         run_id = new_run_id()
         agent = await self._resolve(command.agent_type, run_id)
         state = self._merged_state(agent, self.head.state(self.store), command.state)
@@ -152,7 +152,7 @@ class SessionActor(Actor):
         )
 
     async def _resume(self, command: ResumeCommand) -> RunInfo:
-        self._require_idle("resume")
+        await self._require_idle("resume")
         latest = self.store.runs.latest()
         time_travel = command.mode in (ResumeMode.FROM_CHECKPOINT, ResumeMode.BRANCH)
         base_checkpoint_id: str | None
@@ -204,7 +204,7 @@ class SessionActor(Actor):
         )
 
     async def _retry(self, command: RetryCommand) -> RunInfo:
-        self._require_idle("retry")
+        await self._require_idle("retry")
         latest = self.store.runs.latest()
         if latest is None or latest.status != RunStatus.FAILED:
             raise InvalidRunStateError(
@@ -340,6 +340,12 @@ class SessionActor(Actor):
             first_seq=first_seq[0],
         )
 
+    async def wait_run_finished(self, run_id: str) -> None:
+        """Return once ``run_id`` is not executing here (at once if it is not the active run)."""
+        active = self.active
+        if active is not None and active.run_id == run_id:
+            await active.done.wait()
+
     async def _drive(self, active: ActiveRun, context: RunContext) -> None:
         outcome: Outcome | None = None
         failure: tuple[str, str] | None = None
@@ -411,7 +417,12 @@ class SessionActor(Actor):
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _require_idle(self, action: str) -> None:
+    async def _require_idle(self, action: str) -> None:
+        active = self.active
+        if active is not None and active.terminal.written:
+            # The run's end is committed and may already have reached a listener, who may act on it at once
+            # (retry, resume, start); only the run's own bookkeeping is left, and it does not wait on us.
+            await active.done.wait()
         if self.active is not None:
             raise InvalidRunStateError(
                 f"cannot {action}: run {self.active.run_id} is executing; interrupt or abort it first",

@@ -64,6 +64,23 @@ async def test_follow_up_start_continues_the_conversation(open_runtime):
     ]
 
 
+async def test_once_result_returns_the_session_counts_the_run_as_finished(open_runtime):
+    # The terminal chunk reaches listeners as it commits, while the run is still wrapping up, and trio
+    # picks the order of those wake-ups at random: check many runs, each acted on straight after.
+    flags = {"failing": True, "fail_from_step": 2}
+    script = tool_loop_script(2)
+    async with open_runtime(adapter_factory=lambda env, ctx: FlakyAdapter(flags, script)) as runtime:
+        for i in range(40):
+            flags["failing"] = True
+            failed = await (await runtime.start(f"s{i}", agent_type="worker", message="go")).result()
+            status = await runtime.status(f"s{i}")
+            assert (failed.status, status.status, status.is_executing) == ("failed", "failed", False)
+            assert status.can_resume
+            flags["failing"] = False
+            retried = await runtime.retry(f"s{i}", mode="from_checkpoint")  # not refused as still running
+            assert (await retried.result()).status == "completed"
+
+
 async def test_start_while_running_is_rejected_and_the_running_run_is_untouched(open_runtime, autojump_clock):
     async with open_runtime(tool_loop_script(3), delay=1.0) as runtime:
         handle = await runtime.start("s1", agent_type="worker", message="go")
