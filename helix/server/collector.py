@@ -16,8 +16,9 @@ exceptions, tracebacks and frames of its cancelled tasks, in trio, Quart and our
 passes free. 200 sessions ending left ~85,000 such objects, and the pass that later freed them stalled
 every stream for 200-450 ms. So the server also runs :func:`collect_when_idle`: when no run has executed
 and no chunk has been committed for a whole poll interval, it runs the full collection then, while no
-stream is waiting, instead of letting the thresholds trigger it during the next burst of work. Under
-unbroken load the thresholds still decide. ``create_agent_server(tune_gc=False)`` leaves the collector
+stream is waiting, instead of letting the thresholds trigger it during the next burst of work; once per
+quiet spell, as a full pass costs 50-350 ms and new clients may be connecting meanwhile. Under unbroken
+load the thresholds still decide. ``create_agent_server(tune_gc=False)`` leaves the collector
 alone.
 """
 
@@ -50,13 +51,16 @@ IDLE_POLL_SECONDS = 0.25
 
 async def collect_when_idle(runtime: AgentRuntime, *, poll: float = IDLE_POLL_SECONDS) -> NoReturn:
     """Every ``poll`` seconds: if no run of ``runtime`` is executing and no chunk has been committed since
-    the last look, and a young collection has promoted anything since the last full one, run a full
-    collection. An idle server with nothing new to collect is left alone."""
-    seen = runtime.hub.chunks_published
+    the last look, but some have been since this last collected, and a young collection has promoted
+    anything since the last full one, run a full collection. So: at most one per quiet spell, and none
+    for a server that has been quiet all along."""
+    seen = collected_at = runtime.hub.chunks_published
     while True:
         await trio.sleep(poll)
         committed = runtime.hub.chunks_published
         _, since_middle, since_full = gc.get_count()
-        if committed == seen and runtime.runs_active == 0 and (since_middle or since_full):
+        quiet = committed == seen and runtime.runs_active == 0
+        if quiet and committed != collected_at and (since_middle or since_full):
             gc.collect()
+            collected_at = committed
         seen = committed

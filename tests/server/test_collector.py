@@ -109,7 +109,7 @@ def automatic_collection_off():
         gc.enable()
 
 
-async def test_an_idle_server_frees_garbage_the_thresholds_would_leave(
+async def test_a_server_gone_quiet_frees_garbage_the_thresholds_would_leave_once_per_quiet_spell(
     autojump_clock: trio.testing.MockClock, automatic_collection_off: None
 ):
     runtime = _FakeRuntime()
@@ -117,7 +117,16 @@ async def test_an_idle_server_frees_garbage_the_thresholds_would_leave(
         nursery.start_soon(collect_when_idle, runtime)
         garbage = _garbage_past_the_young_generation()
         await trio.sleep(IDLE_POLL_SECONDS * 2.5)
+        assert garbage() is not None  # quiet all along: nothing finished that left garbage
+        runtime.hub.chunks_published += 1  # a chunk committed: a run has ended since
+        await trio.sleep(IDLE_POLL_SECONDS * 2)
         assert garbage() is None
+        later = _garbage_past_the_young_generation()
+        await trio.sleep(IDLE_POLL_SECONDS * 4)
+        assert later() is not None  # same quiet spell: the one full pass is spent
+        runtime.hub.chunks_published += 1
+        await trio.sleep(IDLE_POLL_SECONDS * 2)
+        assert later() is None
         nursery.cancel_scope.cancel()
 
 
