@@ -209,9 +209,10 @@ def create_agent_server(
     a resolver. ``max_body_bytes`` (default 8 MiB) bounds request bodies; the other limits are in
     ``limits`` (:class:`ServerLimits`; ``max_body_bytes``, when given, overrides its field). With
     ``tune_gc`` (the default), the server tunes the process's garbage collector when it starts serving
-    (:mod:`helix.server.collector`: about a third of the chunk pipeline's CPU otherwise); in-process use
-    (``async with server:``) never touches it. Raises ``ValueError`` / ``TypeError`` for a malformed
-    ``endpoints`` mapping or limit.
+    (:mod:`helix.server.collector`: about a third of the chunk pipeline's CPU otherwise) and runs the full
+    collection itself once per quiet spell (no run executing, no chunk committed for 0.25 s), so that its
+    long pause falls between streams; in-process use (``async with server:``) never touches it. Raises
+    ``ValueError`` / ``TypeError`` for a malformed ``endpoints`` mapping or limit.
     """
     chosen = limits or ServerLimits()
     if max_body_bytes is not None:

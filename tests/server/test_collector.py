@@ -109,43 +109,45 @@ def automatic_collection_off():
         gc.enable()
 
 
-async def test_a_server_gone_quiet_frees_garbage_the_thresholds_would_leave_once_per_quiet_spell(
-    autojump_clock: trio.testing.MockClock, automatic_collection_off: None
-):
+@pytest.fixture
+def watched(nursery: trio.Nursery, automatic_collection_off: None) -> _FakeRuntime:
+    """A stand-in runtime that collect_when_idle watches, for the rest of the test."""
     runtime = _FakeRuntime()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(collect_when_idle, runtime)
-        garbage = _garbage_past_the_young_generation()
-        await trio.sleep(IDLE_POLL_SECONDS * 2.5)
-        assert garbage() is not None  # quiet all along: nothing finished that left garbage
-        runtime.hub.chunks_published += 1  # a chunk committed: a run has ended since
-        await trio.sleep(IDLE_POLL_SECONDS * 2)
-        assert garbage() is None
-        later = _garbage_past_the_young_generation()
-        await trio.sleep(IDLE_POLL_SECONDS * 4)
-        assert later() is not None  # same quiet spell: the one full pass is spent
-        runtime.hub.chunks_published += 1
-        await trio.sleep(IDLE_POLL_SECONDS * 2)
-        assert later() is None
-        nursery.cancel_scope.cancel()
+    nursery.start_soon(collect_when_idle, runtime)
+    return runtime
+
+
+async def test_a_server_gone_quiet_frees_garbage_the_thresholds_would_leave_once_per_quiet_spell(
+    autojump_clock: trio.testing.MockClock, watched: _FakeRuntime
+):
+    garbage = _garbage_past_the_young_generation()
+    await trio.sleep(IDLE_POLL_SECONDS * 2.5)
+    assert garbage() is not None  # quiet all along: nothing finished that left garbage
+    watched.hub.chunks_published += 1  # a chunk committed: a run has ended since
+    await trio.sleep(IDLE_POLL_SECONDS * 2)
+    assert garbage() is None
+    later = _garbage_past_the_young_generation()
+    await trio.sleep(IDLE_POLL_SECONDS * 4)
+    assert later() is not None  # same quiet spell: the one full pass is spent
+    watched.hub.chunks_published += 1
+    await trio.sleep(IDLE_POLL_SECONDS * 2)
+    assert later() is None
 
 
 async def test_no_full_collection_while_a_run_executes_or_chunks_are_committed(
-    autojump_clock: trio.testing.MockClock, automatic_collection_off: None
+    autojump_clock: trio.testing.MockClock, watched: _FakeRuntime
 ):
-    runtime = _FakeRuntime()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(collect_when_idle, runtime)
-        garbage = _garbage_past_the_young_generation()
-        runtime.runs_active = 1
-        await trio.sleep(IDLE_POLL_SECONDS * 4)
-        assert garbage() is not None
-        await trio.sleep(IDLE_POLL_SECONDS / 2)  # from here on, act half-way between two looks
-        runtime.runs_active = 0
-        for _ in range(4):  # a chunk committed in every interval (a run's last chunks, say)
-            runtime.hub.chunks_published += 1
-            await trio.sleep(IDLE_POLL_SECONDS)
-        assert garbage() is not None
-        await trio.sleep(IDLE_POLL_SECONDS * 2.5)
-        assert garbage() is None
-        nursery.cancel_scope.cancel()
+    await trio.lowlevel.checkpoint()  # the collector takes its first look at the counters
+    watched.runs_active = 1  # a run starts, commits its first chunk, then waits on a slow model
+    watched.hub.chunks_published += 1
+    garbage = _garbage_past_the_young_generation()
+    await trio.sleep(IDLE_POLL_SECONDS * 4)
+    assert garbage() is not None
+    await trio.sleep(IDLE_POLL_SECONDS / 2)  # from here on, act half-way between two looks
+    watched.runs_active = 0
+    for _ in range(4):  # a chunk committed in every interval (a run's last chunks, say)
+        watched.hub.chunks_published += 1
+        await trio.sleep(IDLE_POLL_SECONDS)
+    assert garbage() is not None
+    await trio.sleep(IDLE_POLL_SECONDS * 2.5)
+    assert garbage() is None
