@@ -252,6 +252,7 @@ class SessionActor(Actor):
         )
 
     async def _stop(self, command: StopCommand) -> RunInfo:
+        await self._settle_ended_run()
         active = self.active
         if active is None:
             latest = self.store.runs.latest()
@@ -417,12 +418,16 @@ class SessionActor(Actor):
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def _require_idle(self, action: str) -> None:
+    async def _settle_ended_run(self) -> None:
+        """Wait out a run whose end is committed but whose task is still wrapping up. Its terminal chunk
+        may already have reached a listener, who may act on it at once (retry, resume, start, interrupt);
+        only the run's own bookkeeping is left, and it does not wait on us."""
         active = self.active
         if active is not None and active.terminal.written:
-            # The run's end is committed and may already have reached a listener, who may act on it at once
-            # (retry, resume, start); only the run's own bookkeeping is left, and it does not wait on us.
             await active.done.wait()
+
+    async def _require_idle(self, action: str) -> None:
+        await self._settle_ended_run()
         if self.active is not None:
             raise InvalidRunStateError(
                 f"cannot {action}: run {self.active.run_id} is executing; interrupt or abort it first",
@@ -456,7 +461,8 @@ class SessionActor(Actor):
         latest = self.store.runs.latest()
         if latest is None:
             return SessionStatus(session_id=self.name, status=RunStatus.IDLE.value, can_resume=False)
-        executing = self.active is not None
+        # A run whose end is committed has ended for every reader, though its task may still be wrapping up.
+        executing = self.active is not None and not self.active.terminal.written
         can_resume = not executing and latest.resumable
         blocked: str | None = None
         if executing:

@@ -81,6 +81,30 @@ async def test_once_result_returns_the_session_counts_the_run_as_finished(open_r
             assert (await retried.result()).status == "completed"
 
 
+async def test_a_listener_acting_on_the_terminal_chunk_sees_the_run_ended(open_runtime):
+    # As above, for a client that reads the stream itself (a WebSocket, say) and acts on the terminal
+    # chunk the moment it arrives: status, interrupt and retry all treat the run as over.
+    flags = {"failing": True, "fail_from_step": 2}
+    script = tool_loop_script(2)
+    async with open_runtime(adapter_factory=lambda env, ctx: FlakyAdapter(flags, script)) as runtime:
+        for i in range(40):
+            flags["failing"] = True
+            handle = await runtime.start(f"s{i}", agent_type="worker", message="go")
+            async with runtime.subscribe(f"s{i}") as chunks:
+                async for stored in chunks:
+                    if stored.type == "run_failed":
+                        status = await runtime.status(f"s{i}")
+                        ended = (status.status, status.is_executing, status.can_resume)
+                        assert ended == ("failed", False, True)
+                        with pytest.raises(InvalidRunStateError, match="nothing is running"):
+                            await runtime.interrupt(f"s{i}")
+                        break
+            flags["failing"] = False
+            retried = await runtime.retry(f"s{i}", mode="from_checkpoint")
+            assert (await retried.result()).status == "completed"
+            assert (await handle.result()).status == "failed"
+
+
 async def test_start_while_running_is_rejected_and_the_running_run_is_untouched(open_runtime, autojump_clock):
     async with open_runtime(tool_loop_script(3), delay=1.0) as runtime:
         handle = await runtime.start("s1", agent_type="worker", message="go")
