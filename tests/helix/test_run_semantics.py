@@ -64,45 +64,38 @@ async def test_follow_up_start_continues_the_conversation(open_runtime):
     ]
 
 
-async def test_once_result_returns_the_session_counts_the_run_as_finished(open_runtime):
-    # The terminal chunk reaches listeners as it commits, while the run is still wrapping up, and trio
-    # picks the order of those wake-ups at random: check many runs, each acted on straight after.
+async def _act_on_the_failed_end(runtime, session_id: str) -> None:
+    status = await runtime.status(session_id)
+    assert (status.status, status.is_executing, status.can_resume) == ("failed", False, True)
+    with pytest.raises(InvalidRunStateError, match="nothing is running"):
+        await runtime.interrupt(session_id)
+
+
+@pytest.mark.parametrize("learns_of_the_end", ["result()", "a listener"])
+async def test_a_run_is_over_for_every_reader_once_its_end_reaches_a_client(open_runtime, learns_of_the_end):
+    # The terminal chunk reaches listeners as it commits, while the run's task is still wrapping up, and
+    # trio picks the order of those wake-ups at random: check many runs, each acted on straight away
+    # (status, interrupt, then retry) by a client that learnt of the end through result() or by reading
+    # the stream itself (a WebSocket, say).
     flags = {"failing": True, "fail_from_step": 2}
     script = tool_loop_script(2)
     async with open_runtime(adapter_factory=lambda env, ctx: FlakyAdapter(flags, script)) as runtime:
         for i in range(40):
+            session_id = f"s{i}"
             flags["failing"] = True
-            failed = await (await runtime.start(f"s{i}", agent_type="worker", message="go")).result()
-            status = await runtime.status(f"s{i}")
-            assert (failed.status, status.status, status.is_executing) == ("failed", "failed", False)
-            assert status.can_resume
+            handle = await runtime.start(session_id, agent_type="worker", message="go")
+            if learns_of_the_end == "result()":
+                assert (await handle.result()).status == "failed"
+                await _act_on_the_failed_end(runtime, session_id)
+            else:
+                async with runtime.subscribe(session_id) as chunks:
+                    async for stored in chunks:
+                        if stored.type == "run_failed":
+                            await _act_on_the_failed_end(runtime, session_id)
+                            break
             flags["failing"] = False
-            retried = await runtime.retry(f"s{i}", mode="from_checkpoint")  # not refused as still running
+            retried = await runtime.retry(session_id, mode="from_checkpoint")  # not refused as running
             assert (await retried.result()).status == "completed"
-
-
-async def test_a_listener_acting_on_the_terminal_chunk_sees_the_run_ended(open_runtime):
-    # As above, for a client that reads the stream itself (a WebSocket, say) and acts on the terminal
-    # chunk the moment it arrives: status, interrupt and retry all treat the run as over.
-    flags = {"failing": True, "fail_from_step": 2}
-    script = tool_loop_script(2)
-    async with open_runtime(adapter_factory=lambda env, ctx: FlakyAdapter(flags, script)) as runtime:
-        for i in range(40):
-            flags["failing"] = True
-            handle = await runtime.start(f"s{i}", agent_type="worker", message="go")
-            async with runtime.subscribe(f"s{i}") as chunks:
-                async for stored in chunks:
-                    if stored.type == "run_failed":
-                        status = await runtime.status(f"s{i}")
-                        ended = (status.status, status.is_executing, status.can_resume)
-                        assert ended == ("failed", False, True)
-                        with pytest.raises(InvalidRunStateError, match="nothing is running"):
-                            await runtime.interrupt(f"s{i}")
-                        break
-            flags["failing"] = False
-            retried = await runtime.retry(f"s{i}", mode="from_checkpoint")
-            assert (await retried.result()).status == "completed"
-            assert (await handle.result()).status == "failed"
 
 
 async def test_start_while_running_is_rejected_and_the_running_run_is_untouched(open_runtime, autojump_clock):
