@@ -70,13 +70,12 @@ class AgentExecutionHandle:
                     return
 
     async def result(self) -> RunResult:
-        """Wait for this run's end: its terminal chunk is committed and the session no longer counts it as
-        executing, so a ``status()``, ``resume()`` or ``retry()`` right after sees the run as finished."""
+        """Wait for this run's end: its terminal chunk is committed, and from then on the session counts the
+        run as over (``status()``, and ``resume()`` or ``retry()`` right after)."""
         start = await self._first_seq()
         async with self._runtime.subscribe(self.session_id, from_seq=start) as stored_chunks:
             async for stored in stored_chunks:
                 if stored.run_id == self.run_id and stored.type in chunk_types.TERMINAL_TYPES:
-                    await self._runtime.wait_run_finished(self.session_id, self.run_id)
                     return RunResult.from_terminal_chunk(stored.as_dict())
         raise RuntimeError("the stream ended before the run did")  # pragma: no cover - streams never end
 

@@ -354,13 +354,6 @@ class AgentRuntime:
         """Runs executing now, across every session of this runtime."""
         return self.services.runs_active
 
-    async def wait_run_finished(self, session_id: str, run_id: str) -> None:
-        """Wait until the run ``run_id`` of the session is no longer executing: its end is committed and
-        the session reflects it (status, the next start/resume/retry)."""
-        actor = await self._existing(session_id)
-        if actor is not None:
-            await actor.wait_run_finished(run_id)
-
     async def wait_idle(self, session_id: str) -> None:
         """Wait until the session has no executing run (for embedding and tests)."""
         actor = await self._actor(session_id)

@@ -341,12 +341,6 @@ class SessionActor(Actor):
             first_seq=first_seq[0],
         )
 
-    async def wait_run_finished(self, run_id: str) -> None:
-        """Return once ``run_id`` is not executing here (at once if it is not the active run)."""
-        active = self.active
-        if active is not None and active.run_id == run_id:
-            await active.done.wait()
-
     async def _drive(self, active: ActiveRun, context: RunContext) -> None:
         outcome: Outcome | None = None
         failure: tuple[str, str] | None = None

@@ -62,7 +62,7 @@ class SessionStore:
     def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int) -> None:
         self.path = path
         self._db = connection
-        # Writes and one-row reads share one cursor (see stores.atomic); closed before the connection,
+        # Writes share one cursor (see stores.atomic); closed before the connection,
         # as a cursor holding a statement would keep the file open and locked past close().
         self._writes = writes = connection.cursor()
         self._lock_fd = lock_fd
