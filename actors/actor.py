@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("actors")
 
+# A gate write with no commit in the last millisecond is not part of a burst: it commits at once instead
+# of waiting a scheduling round for the flusher (actors/gate.py).
+EAGER_COMMIT_AFTER_SECONDS = 0.001
+
 PosArgs = TypeVarTuple("PosArgs")
 
 
@@ -75,8 +79,8 @@ class Actor:
     """Base class of actors. Override the ``on_*`` hooks; the defaults do nothing (``on_message`` raises).
 
     Attributes: ``actor_id``, ``name``, ``store`` (open while the actor is live), ``directory``, and
-    ``gate``, an :class:`OutputGate` over ``store`` whose flusher the directory runs while the actor is live
-    and flushes one last time before the store closes.
+    ``gate``, an eager :class:`OutputGate` over ``store`` (a lone write commits at once) whose flusher the
+    directory runs while the actor is live and flushes one last time before the store closes.
     """
 
     def __init__(self, ctx: ActorContext) -> None:
@@ -84,7 +88,9 @@ class Actor:
         self.name: str = ctx.name
         self.store: SessionStore = ctx.store
         self.directory: ActorDirectory = ctx.directory
-        self.gate: OutputGate[Any] = OutputGate(ctx.store, on_error=self.on_gate_error)
+        self.gate: OutputGate[Any] = OutputGate(
+            ctx.store, on_error=self.on_gate_error, eager_after=EAGER_COMMIT_AFTER_SECONDS
+        )
         self._actor_runtime = ctx._runtime
 
     # -- hooks -----------------------------------------------------------------------------------

@@ -10,11 +10,18 @@ commits fire-and-forget writes; :meth:`OutputGate.commit` commits its own batch 
 flusher. Both first yield once to trio's scheduler, so writes queued by other tasks in the same
 scheduling round join the batch. Everything touching the store is synchronous, so a batch is never
 interleaved with another task's use of the store.
+
+An *eager* gate (``eager_after``, what actors use) commits a fire-and-forget write at once, inside
+:meth:`OutputGate.write`, when it is alone: nothing else queued and no commit in the last ``eager_after``
+seconds. A write like that has no batch to wait for, and waiting for the flusher would cost it a scheduling
+round (on a busy server, the longest part of a chunk's way to its listener) and the flusher's wake-up. The
+writes right behind it, a burst, queue for the flusher and share one commit as before.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -60,7 +67,8 @@ class OutputGate(Generic[T]):
     ``deliver`` receives the outputs of each committed batch (never an empty list), in queue order; it is
     called synchronously right after the commit and must not block. An exception it raises is logged: the
     batch is committed regardless. ``on_error`` receives the exception of each failed batch that held a
-    fire-and-forget write (:meth:`write`).
+    fire-and-forget write (:meth:`write`). With ``eager_after`` (seconds, > 0), a lone write commits at
+    once (see the module's docstring).
     """
 
     def __init__(
@@ -69,8 +77,14 @@ class OutputGate(Generic[T]):
         *,
         deliver: Callable[[list[T]], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        eager_after: float | None = None,
     ) -> None:
+        if eager_after is not None and not eager_after > 0:
+            # 0 would let a write queued by ``deliver`` commit from inside the flush that delivers.
+            raise ValueError(f"eager_after must be > 0 seconds, not {eager_after!r}")
         self._store = store
+        self._eager_after = eager_after
+        self._last_flush = -math.inf
         self._deliver = deliver
         self._on_error = on_error
         self._queue: list[_Write[T]] = []
@@ -101,7 +115,8 @@ class OutputGate(Generic[T]):
 
     def write(self, fn: Callable[[SessionStore], Sequence[T]]) -> None:
         """Queue ``fn``; it runs inside the next group-commit transaction, and the outputs it returns go to
-        ``deliver`` after that transaction commits. Never blocks.
+        ``deliver`` after that transaction commits. Never blocks. On an eager gate a lone write commits
+        (and is delivered) before this returns; never inside a transaction someone holds open.
 
         If the batch's transaction raises, the batch rolls back, nothing of it is delivered, the exception
         goes to ``on_error`` and is raised by the next :meth:`commit` or :meth:`flush` (unless a
@@ -110,6 +125,16 @@ class OutputGate(Generic[T]):
         """
         self._check_open()
         self._queue.append(_Write(fn=fn, awaited=False))
+        # Alone: nothing queued before it (a commit() waiting for its round included), and no commit
+        # in the last eager_after seconds, which would mean a burst the flusher should batch.
+        if (
+            self._eager_after is not None
+            and len(self._queue) == 1
+            and not self._store.in_transaction
+            and trio.current_time() - self._last_flush >= self._eager_after
+        ):
+            self._flush()
+            return
         self._wakeup.set()
 
     async def commit(self, fn: Callable[[SessionStore], Sequence[T]] | None = None) -> list[T]:
@@ -193,6 +218,8 @@ class OutputGate(Generic[T]):
         """Run everything queued in one transaction, then release its outputs. Synchronous, so no other
         task can touch the store (or queue into this batch) while it runs."""
         batch, self._queue = self._queue, []
+        if self._eager_after is not None:
+            self._last_flush = trio.current_time()
         writes = [entry for entry in batch if entry.fn is not None]
         outputs: list[T] = []
         error: Exception | None = None

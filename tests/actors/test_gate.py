@@ -153,3 +153,44 @@ async def test_cancelled_commit_still_commits_its_write(
         await gate.commit(put("queued"))
     await trio.testing.wait_all_tasks_blocked()
     assert delivered == [["queued"]]
+
+
+async def test_an_eager_gate_commits_a_lone_write_at_once_and_coalesces_the_writes_right_behind_it(
+    store: SessionStore, serving: Callable[[OutputGate[str]], None], autojump_clock: trio.testing.MockClock
+) -> None:
+    delivered: list[list[str]] = []
+    gate: OutputGate[str] = OutputGate(store, deliver=delivered.append, eager_after=0.01)
+    serving(gate)
+    gate.write(put("first"))
+    assert delivered == [["first"]]  # committed and released before write() returned
+    assert visible_elsewhere(store.path, "first")
+    for i in range(5):  # a burst right behind it waits for the flusher and shares one commit
+        gate.write(put(f"burst{i}"))
+    assert delivered == [["first"]]
+    await gate.flush()
+    assert delivered == [["first"], [f"burst{i}" for i in range(5)]]
+    await trio.sleep(0.01)  # quiet again: the next lone write goes out at once
+    gate.write(put("after a pause"))
+    assert delivered[-1] == ["after a pause"]
+    assert gate.statistics().transactions == 3
+
+
+async def test_an_eager_gate_never_commits_inside_a_transaction_and_reports_a_failed_eager_write(
+    store: SessionStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    delivered: list[list[str]] = []
+    errors: list[BaseException] = []
+    gate: OutputGate[str] = OutputGate(
+        store, deliver=delivered.append, on_error=errors.append, eager_after=0.01
+    )
+    with store.transaction():
+        gate.write(put("inside"))  # queued: committing here would join a transaction not ours
+        assert delivered == []
+    await gate.flush()
+    assert delivered == [["inside"]]
+    await trio.sleep(0.01)
+    gate.write(fail)  # fails at once: nothing delivered, the error reported now and to the next flush
+    assert [str(e) for e in errors] == ["constraint violated"]
+    with pytest.raises(ValueError, match="constraint violated"):
+        await gate.flush()
+    assert delivered == [["inside"]]
