@@ -284,6 +284,8 @@ def table(results: dict[str, Any]) -> str:
     if "paced" in s:
         p = s["paced"]
         rows.append(("paced: p50 ms", _spread(p["p50_ms"], ".1f"), ""))
+        for phase, figure in p.get("p99_ms_by_phase", {}).items():
+            rows.append((f"paced: p99 ms, {phase} phase", _spread(figure, ".1f"), ""))
         rows.append(
             (
                 "paced: delivered chunks/s (target)",

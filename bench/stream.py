@@ -592,6 +592,13 @@ def bench_paced(
         "p99_ms": summary([s["latency_ms"]["p99"] for s in samples], 2),
         "p99_ms_by_run": [s["latency_ms"]["p99"] for s in samples],
         "p50_ms": summary([s["latency_ms"]["p50"] for s in samples], 2),
+        # Where the tail comes from: the first second (200 runs starting within one period), the steady
+        # part, the last second (runs ending, connections closing). The headline p99 is over all of them.
+        "p99_ms_by_phase": {
+            phase: summary([s["latency_ms_by_phase"][phase]["p99"] for s in samples], 2)
+            for phase in ("start", "steady", "end")
+            if all(phase in s["latency_ms_by_phase"] for s in samples)
+        },
         "max_ms": summary([s["latency_ms"]["max"] for s in samples], 2),
         "delivered_chunks_per_s": summary([s["delivered_chunks_per_s"] for s in samples], 1),
         "wall_s": summary([s["wall_s"] for s in samples], 2),

@@ -9,7 +9,8 @@ workers' first starts evenly over that many seconds (the phases of independent s
 sends each connection an ``interrupt`` (nothing runs, so the answer is an error frame) and waits for the
 answer before the clock starts: the session's actor is live then, its file created and open. Prints one JSON
 object: chunks, wall time (from the release of the starts to the last terminal chunk), chunks/s, latency
-quantiles, the client's own CPU time (to see whether the client, not the server, was the bottleneck), and
+quantiles (overall and by phase: the first and last second of the stream, and the steady part
+  between), the client's own CPU time (to see whether the client, not the server, was the bottleneck), and
 any error. ``--dump-frames PATH`` writes the ack and chunk frames of the first session (the ceiling server
 replays them).
 
@@ -36,6 +37,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 TERMINALS = ('"type":"run_completed"', '"type":"run_failed"', '"type":"run_interrupted"')
 CONNECT_AT_ONCE = 64
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PHASE_EDGE_MS = 1000.0
 
 
 def quantile(ordered: list[float], q: float) -> float:
@@ -45,6 +47,30 @@ def quantile(ordered: list[float], q: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def by_phase(emitted: list[tuple[float, float]], edge_ms: float) -> dict[str, dict[str, float]]:
+    """Latency quantiles of the chunks emitted in the first ``edge_ms`` of the stream (``start``: runs
+    starting at once), in the last ``edge_ms`` (``end``: runs finishing and connections closing) and in
+    between (``steady``), with each phase's chunk count. A phase with no chunk is left out."""
+    if not emitted:
+        return {}
+    first = min(ts for ts, _ in emitted)
+    last = max(ts for ts, _ in emitted)
+    phases: dict[str, list[float]] = {"start": [], "steady": [], "end": []}
+    for ts, latency in emitted:
+        phase = "start" if ts < first + edge_ms else "end" if ts > last - edge_ms else "steady"
+        phases[phase].append(latency)
+    figures = {}
+    for name, values in phases.items():
+        if values:
+            values.sort()
+            figures[name] = {
+                "chunks": len(values),
+                "p50": round(quantile(values, 0.50), 2),
+                "p99": round(quantile(values, 0.99), 2),
+            }
+    return figures
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -177,6 +203,7 @@ class StreamRun:
 
     def report(self, timed_out: bool, client_cpu_s: float) -> dict[str, Any]:
         latencies: list[float] = []
+        emitted: list[tuple[float, float]] = []  # (emit time, latency) for the by-phase figures
         chunks = 0
         gaps = 0
         first_emit = float("inf")
@@ -186,6 +213,7 @@ class StreamRun:
             for received, text in frames:
                 chunk = json.loads(text)
                 latencies.append(received - chunk["ts"])
+                emitted.append((chunk["ts"], received - chunk["ts"]))
                 if expected is not None and chunk["seq"] != expected:
                     gaps += 1
                 expected = chunk["seq"] + 1
@@ -218,6 +246,7 @@ class StreamRun:
                 "p99": round(quantile(latencies, 0.99), 2),
                 "max": round(latencies[-1], 2) if latencies else 0.0,
             },
+            "latency_ms_by_phase": by_phase(emitted, PHASE_EDGE_MS),
             "server_cpu_s": round(server_cpu, 3),
             "server_cpu_us_per_chunk": round(server_cpu / chunks * 1e6, 2) if chunks else 0.0,
             "server_cpu_share": round(server_cpu / wall, 3) if wall > 0 else 0.0,

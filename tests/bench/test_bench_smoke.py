@@ -65,3 +65,15 @@ def test_ceiling_app_replays_recorded_frames(tmp_path: Path, monkeypatch: pytest
     module = importlib.reload(ceiling_app)
     assert module.ACK == '{"type":"ack"}'
     assert module.FRAMES == [('{"seq":1,"ts":', ',"x":1}')]
+
+
+def test_latency_by_phase_splits_the_first_and_last_second_from_the_steady_part() -> None:
+    from bench.ws_client import by_phase
+
+    # (emit time ms, latency ms): a slow start, a quick middle, a slow end.
+    emitted = [(0.0, 90.0), (500.0, 80.0), (1500.0, 2.0), (2500.0, 3.0), (3500.0, 60.0), (4000.0, 70.0)]
+    phases = by_phase(emitted, 1000.0)
+    assert {name: figure["chunks"] for name, figure in phases.items()} == {"start": 2, "steady": 2, "end": 2}
+    assert phases["steady"]["p99"] <= 3.0
+    assert phases["start"]["p50"] == 85.0
+    assert by_phase([], 1000.0) == {}
