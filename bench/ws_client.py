@@ -9,9 +9,9 @@ workers' first starts evenly over that many seconds (the phases of independent s
 sends each connection an ``interrupt`` (nothing runs, so the answer is an error frame) and waits for the
 answer before the clock starts: the session's actor is live then, its file created and open. Prints one JSON
 object: chunks, wall time (from the release of the starts to the last terminal chunk), chunks/s, latency
-quantiles (overall and by phase: the first and last second of the stream, and the steady part
-  between), the client's own CPU time (to see whether the client, not the server, was the bottleneck), and
-any error. ``--dump-frames PATH`` writes the ack and chunk frames of the first session (the ceiling server
+quantiles (overall, and by phase: the first and last second of the stream and the steady part between),
+the client's own CPU time (to see whether the client, not the server, was the bottleneck), and any
+error. ``--dump-frames PATH`` writes the ack and chunk frames of the first session (the ceiling server
 replays them).
 
 ``idle`` mode (workload 4): opens ``--sessions`` WebSockets and holds them; prints ``{"ready": n}`` once all
