@@ -113,10 +113,11 @@ class OutputGate(Generic[T]):
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, fn: Callable[[SessionStore], Sequence[T]]) -> None:
+    def write(self, fn: Callable[[SessionStore], Sequence[T]], *, eager: bool = True) -> None:
         """Queue ``fn``; it runs inside the next group-commit transaction, and the outputs it returns go to
         ``deliver`` after that transaction commits. Never blocks. On an eager gate a lone write commits
-        (and is delivered) before this returns; never inside a transaction someone holds open.
+        (and is delivered) before this returns, unless ``eager=False`` (a writer that knows a commit of its
+        own follows at once, which this write should join); never inside a transaction someone holds open.
 
         If the batch's transaction raises, the batch rolls back, nothing of it is delivered, the exception
         goes to ``on_error`` and is raised by the next :meth:`commit` or :meth:`flush` (unless a
@@ -128,7 +129,8 @@ class OutputGate(Generic[T]):
         # Alone: nothing queued before it (a commit() waiting for its round included), and no commit
         # in the last eager_after seconds, which would mean a burst the flusher should batch.
         if (
-            self._eager_after is not None
+            eager
+            and self._eager_after is not None
             and len(self._queue) == 1
             and not self._store.in_transaction
             and trio.current_time() - self._last_flush >= self._eager_after

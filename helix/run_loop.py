@@ -102,6 +102,7 @@ class RunLoop:
         self.ctx = ctx
         self._output_retried = False
         self._drafts: list[ChunkDraft] = []
+        self._model_streaming = False
 
     # -- emitting --------------------------------------------------------------------------------
 
@@ -111,7 +112,9 @@ class RunLoop:
         Chunks emitted before the gate's next flush share one queued write (one INSERT batch)."""
         self._drafts.append(chunks.draft(self.ctx.run_id, chunk_type, **payload))
         if len(self._drafts) == 1:
-            self.ctx.gate.write(self._append_drafts)
+            # Only the model's stream commits a lone chunk at once (the gate's eager mode): what the loop
+            # emits around it (a step's start, tool results) is followed by a commit it can join.
+            self.ctx.gate.write(self._append_drafts, eager=self._model_streaming)
 
     def _append_drafts(self, store: SessionStore) -> list[StoredChunk]:
         drafts, self._drafts = self._drafts, []
@@ -166,9 +169,13 @@ class RunLoop:
         watchdog = SilenceWatchdog(timeout)
         with watchdog.scope:
             async with contextlib.aclosing(events):  # type: ignore[type-var]  # adapters yield async generators
-                async for event in events:
-                    watchdog.feed()
-                    self._on_event(event, result, text_parts)
+                self._model_streaming = True
+                try:
+                    async for event in events:
+                        watchdog.feed()
+                        self._on_event(event, result, text_parts)
+                finally:
+                    self._model_streaming = False
         if watchdog.scope.cancelled_caught:
             raise StepTimeoutError(f"the model sent nothing for {timeout:g} s in step {step}")
         result.text = "".join(text_parts)

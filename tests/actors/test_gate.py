@@ -172,7 +172,11 @@ async def test_an_eager_gate_commits_a_lone_write_at_once_and_coalesces_the_writ
     await trio.sleep(0.01)  # quiet again: the next lone write goes out at once
     gate.write(put("after a pause"))
     assert delivered[-1] == ["after a pause"]
-    assert gate.statistics().transactions == 3
+    await trio.sleep(0.01)
+    gate.write(put("joins the next commit"), eager=False)  # the writer's own commit follows at once
+    assert await gate.commit(put("own commit")) == ["own commit"]
+    assert delivered[-1] == ["joins the next commit", "own commit"]
+    assert gate.statistics().transactions == 4
 
 
 async def test_an_eager_gate_never_commits_inside_a_transaction_and_reports_a_failed_eager_write(
