@@ -89,18 +89,28 @@ async def scripted_directory(
         yield directory
 
 
-async def closes_finished(directory: ActorDirectory, real_seconds: float = 10.0) -> None:
-    """Wait until the stores of stopping actors are closed, without moving a MockClock.
+async def settled(directory: ActorDirectory, real_seconds: float = 10.0) -> None:
+    """``trio.testing.wait_all_tasks_blocked()``, and also wait for the actors' worker threads, without
+    moving a MockClock.
 
-    A stopping actor closes its store in a worker thread. Trio's autojump clock counts a task waiting for
-    a thread as blocked, so mock time runs on while the close takes real time: a test that asserts on what
-    eviction finished (the file unlocked, the actor gone) waits here first. Spinning on checkpoints keeps
-    the loop busy, so the clock stands still; ``real_seconds`` bounds the wait in real time.
+    A new session's file is created, and a stopping actor's store closed, in a worker thread. Trio counts
+    a task waiting for a thread as blocked, so ``wait_all_tasks_blocked`` alone returns while an actor is
+    still activating or its file still closing. Spinning on checkpoints keeps the loop busy, so the clock
+    stands still; ``real_seconds`` bounds the wait in real time.
     """
-    limiter = directory.closing_files
     give_up = time.monotonic() + real_seconds
-    while limiter.borrowed_tokens or limiter.statistics().tasks_waiting:
-        if time.monotonic() > give_up:
-            raise TimeoutError(f"worker threads still busy after {real_seconds} s")
-        await trio.lowlevel.checkpoint()
-    await trio.testing.wait_all_tasks_blocked()
+    while True:
+        await trio.testing.wait_all_tasks_blocked()
+        if not _threads_busy(directory):
+            return
+        while _threads_busy(directory):
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"worker threads still busy after {real_seconds} s")
+            await trio.lowlevel.checkpoint()
+
+
+def _threads_busy(directory: ActorDirectory) -> bool:
+    return any(
+        limiter.borrowed_tokens or limiter.statistics().tasks_waiting
+        for limiter in (directory.closing_files, trio.to_thread.current_default_thread_limiter())
+    )

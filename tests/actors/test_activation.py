@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,37 @@ async def test_failed_activation_reaches_every_waiter_and_leaves_nothing_live(
         # Nothing sticks: the next request activates afresh.
         assert await directory.call("flaky", "again") == "again"
         assert directory.statistics().activations == 1
+
+
+async def test_other_actors_keep_serving_while_a_new_sessions_file_is_created(
+    data_dir: Path, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating a file is file-system work that can stall (a slow disk, a new bucket directory): it runs
+    in a worker thread, so the loop every live actor shares goes on meanwhile."""
+    creating, may_finish = threading.Event(), threading.Event()
+    events: list[str] = []
+    open_store = SessionStore.open
+
+    def open_slowly_if_new(path: Path, *, name: str | None = None) -> SessionStore:
+        if not Path(path).exists():
+            creating.set()
+            may_finish.wait(timeout=5)  # bounded: a loop blocked here cannot set it
+            events.append("new file created")
+        return open_store(path, name=name)
+
+    async def answer(actor: ScriptedActor) -> None:
+        events.append("live actor answered")
+
+    async with scripted_directory(data_dir, journal, mock_clock=False) as directory:
+        await directory.get("live")
+        monkeypatch.setattr(SessionStore, "open", staticmethod(open_slowly_if_new))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(directory.get, "new")
+            assert await trio.to_thread.run_sync(creating.wait, 5)
+            await directory.call("live", answer)
+            may_finish.set()
+        assert events == ["live actor answered", "new file created"]
+        assert (await directory.get("new")).store.name == "new"
 
 
 async def test_send_raises_the_activation_failure(

@@ -11,7 +11,7 @@ import trio.testing
 
 from stores import SessionStore, file_for_name
 
-from .support import Journal, ScriptedActor, closes_finished, scripted_directory
+from .support import Journal, ScriptedActor, scripted_directory, settled
 
 
 def _set_alarm_in(seconds: float) -> Callable[[ScriptedActor], Awaitable[float]]:
@@ -36,7 +36,7 @@ async def test_alarm_fires_at_its_time_even_after_the_actor_was_evicted(
         assert _index_rows(data_dir) == [("sleeper", at)]
         await trio.sleep(10)
         assert not directory.is_live("sleeper")  # hibernated meanwhile; the alarm wakes it
-        await closes_finished(directory)
+        await settled(directory)
         await trio.sleep(100)
         assert journal.alarms == [("sleeper", at)]
         stats = directory.statistics()

@@ -15,7 +15,7 @@ import trio.testing
 from actors import ActorDirectory
 from stores import SessionStore, file_for_name
 
-from .support import Journal, ScriptedActor, closes_finished, scripted_directory
+from .support import Journal, ScriptedActor, scripted_directory, settled
 
 
 async def test_idle_actor_is_evicted_after_idle_timeout_and_not_before(
@@ -29,7 +29,7 @@ async def test_idle_actor_is_evicted_after_idle_timeout_and_not_before(
         assert directory.is_live("idle")
         await trio.sleep_until(start + 61.0)
         assert not directory.is_live("idle")
-        await closes_finished(directory)
+        await settled(directory)
         stats = directory.statistics()
         assert (stats.live_actors, stats.hibernated_actors, stats.evictions) == (0, 1, 1)
         assert journal.shutdowns == [("idle", "idle")]
@@ -64,11 +64,11 @@ async def test_live_actor_cap_evicts_the_least_recently_used_idle_actor_first(
     async with scripted_directory(data_dir, journal, max_live_actors=3) as directory:
         await _use(directory, "a", "b", "c", "a")  # b is now the least recently used
         await _use(directory, "d")
-        await trio.testing.wait_all_tasks_blocked()
+        await settled(directory)
         assert [n for n in "abcd" if directory.is_live(n)] == ["a", "c", "d"]
         (await directory.get("c")).touch()
         await _use(directory, "e")
-        await trio.testing.wait_all_tasks_blocked()
+        await settled(directory)
         assert [n for n in "abcde" if directory.is_live(n)] == ["c", "d", "e"]
         assert journal.shutdowns == [("b", "lru"), ("a", "lru")]
         assert directory.statistics().evictions == 2
@@ -137,11 +137,11 @@ async def test_live_actor_cap_takes_unattached_idle_actors_before_attached_ones(
         with directory.attach("old-but-attached"):
             await _use(directory, "old-but-attached", "newer")
             await _use(directory, "newest")
-            await trio.testing.wait_all_tasks_blocked()
+            await settled(directory)
             assert directory.is_live("old-but-attached") and not directory.is_live("newer")
             with directory.attach("newest"):
                 await _use(directory, "another")  # every live actor is attached: the LRU one goes
-                await trio.testing.wait_all_tasks_blocked()
+                await settled(directory)
                 assert not directory.is_live("old-but-attached") and directory.is_live("newest")
 
 
@@ -234,7 +234,7 @@ async def test_hibernating_actors_close_their_files_one_at_a_time_and_shutdown_c
         for i in range(6):
             await directory.call(f"idle-{i}", "hello")
         await trio.sleep(61)  # all six go idle together and hibernate in one sweep
-        await closes_finished(directory)
+        await settled(directory)
         assert directory.statistics().hibernated_actors == 6
         assert most_at_once == [1]
         for i in range(6):

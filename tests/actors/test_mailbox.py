@@ -12,7 +12,7 @@ import trio.testing
 
 from actors import ActorStoppedError
 
-from .support import Journal, ScriptedActor, scripted_directory
+from .support import Journal, ScriptedActor, scripted_directory, settled
 
 
 @pytest.mark.parametrize("mailbox_size", [1024, 8])
@@ -83,7 +83,7 @@ async def test_control_message_is_handled_while_a_spawned_task_runs(
         assert directory.statistics().busy_actors == 1
         assert await directory.call("s", "status") == "status"  # served while the run runs
         assert await directory.call("s", interrupt) is True
-        await trio.testing.wait_all_tasks_blocked()
+        await settled(directory)
         assert outcome == ["interrupted"]
         assert directory.statistics().busy_actors == 0
 
@@ -103,11 +103,11 @@ async def test_full_mailbox_makes_senders_wait_and_keeps_their_order(
 
     async with scripted_directory(data_dir, journal, mailbox_size=2) as directory:
         await directory.send("m", blocker)
-        await trio.testing.wait_all_tasks_blocked()  # the blocker is being handled
+        await settled(directory)  # the blocker is being handled
         async with trio.open_nursery() as nursery:
             for i in range(4):
                 nursery.start_soon(send, directory, i)
-                await trio.testing.wait_all_tasks_blocked()
+                await settled(directory)
             assert sent == [0, 1]  # two fit; the other two wait for room
             assert directory.statistics().mailbox_depth == 1 + 2 + 2
             release.set()
@@ -127,7 +127,7 @@ async def test_spawned_task_that_raises_is_logged_and_the_actor_keeps_serving(
     async with scripted_directory(data_dir, journal) as directory:
         with caplog.at_level(logging.ERROR, logger="actors"):
             await directory.call("t", spawn_crash)
-            await trio.testing.wait_all_tasks_blocked()
+            await settled(directory)
         assert "task blew up" in caplog.text
         assert await directory.call("t", "still here") == "still here"
         assert directory.statistics().busy_actors == 0
@@ -156,9 +156,9 @@ async def test_messages_queued_when_the_directory_shuts_down_fail_with_actor_sto
     async with trio.open_nursery() as outer:
         async with scripted_directory(data_dir, journal) as directory:
             outer.start_soon(caller, directory, 0, slow)
-            await trio.testing.wait_all_tasks_blocked()
+            await settled(directory)
             outer.start_soon(caller, directory, 1, "queued")
-            await trio.testing.wait_all_tasks_blocked()
+            await settled(directory)
             outer.start_soon(release_soon)
     assert results[0] == "slow done"  # the message being handled got to finish within the grace period
     assert isinstance(results[1], ActorStoppedError) and results[1].reason == "shutdown"
