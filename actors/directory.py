@@ -194,6 +194,12 @@ class ActorDirectory:
         host = self._hosts.get(id_from_name(name))
         return host is not None and host.state is HostState.LIVE
 
+    def is_activating(self, name: str) -> bool:
+        """Whether the actor called ``name`` is being activated in this process (its file may not exist
+        yet: a new session's file is created in a worker thread)."""
+        host = self._hosts.get(id_from_name(name))
+        return host is not None and host.state is HostState.ACTIVATING
+
     async def evict(self, name: str) -> bool:
         """Evict the actor called ``name`` now if it is live and not busy (attached clients do not prevent
         it); return once its store is closed. Returns whether it evicted. ``on_shutdown("evict")`` runs."""

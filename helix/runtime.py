@@ -129,9 +129,15 @@ class AgentRuntime:
         return actor
 
     async def _existing(self, session_id: str) -> SessionActor | None:
-        """The session's actor if the session exists; reads of unknown sessions create no file."""
+        """The session's actor if the session exists (or its actor is being activated, say by a listener
+        that just attached: then once it is live); reads of unknown sessions create no file."""
         check_session_id(session_id)
-        if self.directory.is_live(session_id) or file_for_name(self.data_dir, session_id).exists():
+        directory = self.directory
+        if (
+            directory.is_live(session_id)
+            or directory.is_activating(session_id)
+            or file_for_name(self.data_dir, session_id).exists()
+        ):
             return await self._actor(session_id)
         return None
 

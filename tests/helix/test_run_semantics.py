@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 import trio
+import trio.testing
 
 from adapters import ScriptedAdapter
 from helix import Agent, AgentRegistry, InvalidRequestError, InvalidRunStateError, LLMProviderError
 from helix.llm import StepRequest
+from stores import SessionStore
 
 from .support import collect, lookup, make_registry, remember, tool_loop_script, types_of
 
@@ -139,6 +143,40 @@ async def test_interrupt_with_nothing_running_is_rejected(open_runtime):
         with pytest.raises(InvalidRunStateError):
             await runtime.abort("s1")
         assert (await runtime.status("s1")).status == "completed"
+
+
+async def test_a_command_sent_while_a_new_sessions_actor_activates_is_answered_by_that_actor(
+    open_runtime, monkeypatch
+):
+    # A WebSocket's listener activates a new session as it attaches; a command sent right behind it (an
+    # interrupt, say) must be answered once the actor is live, not refused as if there were no session
+    # while its file is still being created in a worker thread.
+    creating, may_finish = threading.Event(), threading.Event()
+    open_store = SessionStore.open
+
+    def open_slowly_if_new(path: Path, *, name: str | None = None) -> SessionStore:
+        if not Path(path).exists():
+            creating.set()
+            may_finish.wait(timeout=5)
+        return open_store(path, name=name)
+
+    async def interrupt(runtime: Any, outcome: list[Any]) -> None:
+        try:
+            await runtime.interrupt("new")
+        except InvalidRunStateError as exc:
+            outcome.append((str(exc), runtime.directory.is_live("new")))
+
+    async with open_runtime() as runtime:
+        monkeypatch.setattr(SessionStore, "open", staticmethod(open_slowly_if_new))
+        outcome: list[Any] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(runtime.directory.get, "new")
+            assert await trio.to_thread.run_sync(creating.wait, 5)
+            nursery.start_soon(interrupt, runtime, outcome)
+            await trio.testing.wait_all_tasks_blocked()
+            may_finish.set()
+        [(message, live_when_answered)] = outcome
+        assert live_when_answered and "nothing is running" in message
 
 
 async def test_abort_is_a_hard_stop_that_blocks_continue_but_not_retry(open_runtime, autojump_clock):
