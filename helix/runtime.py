@@ -12,7 +12,6 @@ without HTTP::
 
 from __future__ import annotations
 
-import string
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -35,15 +34,14 @@ from .status import ResumeMode, RetryMode, RunInfo, RunStatus, SessionStatus
 
 MAX_SESSION_ID_LENGTH = 256
 HISTORY_PAGE_LIMIT = 1000
-_PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
 
 
 def check_session_id(session_id: str) -> str:
     """Accept 1-256 printable characters (any script; no control characters); raise
     :class:`InvalidRequestError` otherwise. The id is opaque: only its sha256 ever names a file."""
-    if not (1 <= len(session_id) <= MAX_SESSION_ID_LENGTH) or not all(
-        ch in _PRINTABLE or (ch.isprintable() and ord(ch) > 127) for ch in session_id
-    ):
+    # str.isprintable() is exactly that rule: false for control and separator characters except the
+    # ASCII space, true for every other character of any script.
+    if not (1 <= len(session_id) <= MAX_SESSION_ID_LENGTH) or not session_id.isprintable():
         raise InvalidRequestError(
             "a session id is 1-256 printable characters", details={"length": len(session_id)}
         )
