@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -258,8 +259,30 @@ class IdleClient:
                 self.process.wait()
 
 
-def _settled_rss(server: Server, seconds: float = 0.5) -> int:
-    time.sleep(seconds)  # let the worker finish handshakes and activations it is still working through
+def _activations(server: Server) -> int:
+    """The server's count of finished actor activations (``/metrics``)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "helix_actor_activations":
+            return int(family.samples[0].value)
+    raise RuntimeError("the server's /metrics has no helix_actor_activations")
+
+
+def _settled_rss(server: Server, activations: int | None = None, timeout: float = 60.0) -> int:
+    """The worker's RSS once it is done with what the client started: with ``activations``, once that
+    many session actors have finished activating (a WebSocket's attach activates its session in the
+    background: a new session's file is created in a worker thread, and a thousand take 1.5-2 s), then
+    half a second more for handshakes it is still working through."""
+    if activations is not None:
+        give_up = time.monotonic() + timeout
+        while _activations(server) < activations:
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"fewer than {activations} actors activated after {timeout} s")
+            time.sleep(0.1)
+    time.sleep(0.5)
     return server.worker_rss_bytes()
 
 
@@ -269,13 +292,13 @@ def bench_idle_websockets(workdir: Path, count: int = WEBSOCKETS, timeout: float
     log_path = workdir / "hypercorn-ws.log"
     with serving("bench.stream_app:server", env=env, log_path=log_path, graceful=False) as server:
         IdleClient(server, "warm", 50, timeout).close()  # code paths and caches of a connection
-        base = _settled_rss(server)
+        base = _settled_rss(server, activations=50)
         first = IdleClient(server, "idle", count, timeout)
         try:
-            with_actor = _settled_rss(server)
+            with_actor = _settled_rss(server, activations=50 + count)
             second = IdleClient(server, "idle", count, timeout)
             try:
-                both = _settled_rss(server)
+                both = _settled_rss(server, activations=50 + count)
             finally:
                 second.close()
         finally:
