@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,25 @@ def test_a_name_given_to_open_is_recorded_only_by_the_open_that_creates_the_file
     assert raw(store_path, "SELECT value FROM meta WHERE key = 'name'") == "support/42"
     with SessionStore.open(store_path, name="someone-else") as store:
         assert store.name == "support/42"
+
+
+def test_reopening_makes_the_new_wals_first_write_itself_and_keeps_commits_at_normal(
+    store_path: Path,
+) -> None:
+    # The last close folded the WAL in and removed it, so the one the reopen creates is new: its first
+    # write (which would carry two fsyncs) is made by the open, not by the actor's first commit.
+    with SessionStore.open(store_path, name="support/42") as store:
+        store.set_alarm(5.0)
+    wal = Path(f"{store_path}-wal")
+    assert not wal.exists()
+    for _ in range(2):
+        before = time.time()
+        with SessionStore.open(store_path, name="support/42") as store:
+            assert wal.stat().st_size > 0
+            assert before <= float(store.get_meta("opened_at") or 0) <= time.time()
+            assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            assert (store.name, store.get_alarm()) == ("support/42", 5.0)
+        assert raw(store_path, "PRAGMA integrity_check") == "ok"
 
 
 def test_name_and_alarm_survive_reopening(store_path: Path) -> None:
