@@ -38,6 +38,10 @@ from .stats import DirectoryStatistics
 # at a time for under 3 ms (bench/rest.py --phase hibernation). At shutdown nothing else waits on them.
 CLOSES_AT_ONCE_SERVING = 1
 CLOSES_AT_ONCE_SHUTTING_DOWN = 16
+# New session files are created in worker threads (ActorHost.run), two at a time: more made no difference
+# to 1,000 activations at once or to bench/engine.py's 50 new sessions at a time (the creation is
+# file-system work and the GIL), and every idle thread is one more stack for py-spy to walk per sample.
+OPENS_AT_ONCE = 2
 
 logger = logging.getLogger("actors")
 
@@ -90,6 +94,7 @@ class ActorDirectory:
         self.limits = limits
         self.clock = clock
         self.closing_files = trio.CapacityLimiter(CLOSES_AT_ONCE_SERVING)
+        self.opening_files = trio.CapacityLimiter(OPENS_AT_ONCE)
         self._factory = actor_factory
         self._nursery = nursery
         self._hosts: dict[ActorId, ActorHost] = {}

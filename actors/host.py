@@ -68,6 +68,7 @@ class HostOwner(Protocol):
 
     clock: Callable[[], float]
     closing_files: trio.CapacityLimiter  # worker threads the hosts' store closes may use at once
+    opening_files: trio.CapacityLimiter  # worker threads creating new session files may use at once
 
     def host_store_opened(self, host: ActorHost, *, created: bool) -> None: ...
     def host_activated(self, host: ActorHost) -> None: ...
@@ -164,7 +165,9 @@ class ActorHost:
                     # other session on the loop would wait, against ~0.05 ms of loop time for the hop.
                     # An existing file (~0.3 ms to open) opens here: cold activation latency is what a
                     # returning user feels, and a hop adds ~0.1 ms to it.
-                    store = await trio.to_thread.run_sync(_create_store, self.path, self.name)
+                    store = await trio.to_thread.run_sync(
+                        _create_store, self.path, self.name, limiter=self._owner.opening_files
+                    )
                 else:
                     store = SessionStore.open(self.path, name=self.name)
             except Exception as exc:

@@ -112,5 +112,9 @@ async def settled(directory: ActorDirectory, real_seconds: float = 10.0) -> None
 def _threads_busy(directory: ActorDirectory) -> bool:
     return any(
         limiter.borrowed_tokens or limiter.statistics().tasks_waiting
-        for limiter in (directory.closing_files, trio.to_thread.current_default_thread_limiter())
+        for limiter in (
+            directory.opening_files,
+            directory.closing_files,
+            trio.to_thread.current_default_thread_limiter(),
+        )
     )
