@@ -13,6 +13,7 @@ are handled only once ``on_activate`` has returned.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -166,7 +167,8 @@ class ActorHost:
                     # An existing file (~0.3 ms to open) opens here: cold activation latency is what a
                     # returning user feels, and a hop adds ~0.1 ms to it.
                     store = await trio.to_thread.run_sync(
-                        _create_store, self.path, self.name, limiter=self._owner.opening_files
+                        functools.partial(SessionStore.open, self.path, name=self.name),
+                        limiter=self._owner.opening_files,
                     )
                 else:
                     store = SessionStore.open(self.path, name=self.name)
@@ -335,7 +337,3 @@ class ActorHost:
         self.activated.set()
         self.stopped.set()
         self._owner.host_stopped(self)
-
-
-def _create_store(path: Path, name: str) -> SessionStore:
-    return SessionStore.open(path, name=name)

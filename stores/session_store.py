@@ -109,7 +109,7 @@ class SessionStore:
                 key = _fd_key(fd)
                 fresh = os.fstat(fd).st_size == 0
                 # No WAL file: the one SQLite now creates is new, as a new file's is (see _write_first).
-                new_wal = fresh or not os.path.exists(f"{path}-wal")
+                reopened_without_wal = not fresh and not os.path.exists(f"{path}-wal")
                 if fresh:
                     # A new session: lay down a file that already has the current schema, instead of running
                     # every migration on it (a third of a new session's cost).
@@ -120,7 +120,7 @@ class SessionStore:
                     store.chunks.load_next_seq()
                     if fresh and name is not None:
                         store._write_first(lambda: store.set_meta(_NAME_KEY, name))
-                    elif new_wal and not fresh:
+                    elif reopened_without_wal:
                         # A reopened file (its WAL was folded in and removed at the last close): record
                         # when, so the new WAL's first write is this one (SQLite skips a write that
                         # changes nothing), not the actor's first commit on the event loop.
