@@ -38,10 +38,11 @@ from .stats import DirectoryStatistics
 # at a time for under 3 ms (bench/rest.py --phase hibernation). At shutdown nothing else waits on them.
 CLOSES_AT_ONCE_SERVING = 1
 CLOSES_AT_ONCE_SHUTTING_DOWN = 16
-# New session files are created in worker threads (ActorHost.run), two at a time: more made no difference
-# to 1,000 activations at once or to bench/engine.py's 50 new sessions at a time (the creation is
-# file-system work and the GIL), and every idle thread is one more stack for py-spy to walk per sample.
-OPENS_AT_ONCE = 2
+# New session files are created in worker threads (ActorHost.run), up to eight at a time. With the loop
+# busy, a creating thread waits for the GIL, so two at a time left the last of 200 sessions started at
+# once waiting ~2 s for its file (0.8-0.95 s with 8, 16 or 40); throughput is the same from 2 to 40, and
+# each idle thread is one more stack for py-spy to walk per sample (40 slowed `--profile` tenfold).
+OPENS_AT_ONCE = 8
 
 logger = logging.getLogger("actors")
 
